@@ -1,0 +1,464 @@
+"""Dataset contracts: what each column is, how it is masked, and what may be released.
+
+A contract is a YAML file, ``<contracts dir>/<dataset>.yaml``, that a data owner reads and
+reviews. Everything the DP engine needs that must not come from the data (clamping bounds,
+public group keys, the privacy unit, rows per unit, budget) comes from here.
+
+    dataset: employees
+    privacy_unit: employee_id
+    max_rows_per_unit: 12
+    budget: {epsilon_cap: 20, delta: 1.0e-6, epsilon_per_release: 1.0}
+    columns:
+      employee_id: {role: identifier, type: string, action: pseudonymize}
+      email:       {role: identifier, type: string}            # dropped by default
+      team:        {role: dimension, type: string, keys: [Atlas, Borealis]}
+      efficiency:  {role: measure, type: float, bounds: [0, 2]}
+      finish_date: {role: time, type: date, granularity: month}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from privacy.errors import ContractError
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+
+class Role(StrEnum):
+    IDENTIFIER = "identifier"
+    QUASI_IDENTIFIER = "quasi_identifier"
+    DIMENSION = "dimension"
+    MEASURE = "measure"
+    TIME = "time"
+    TEXT = "text"
+    IGNORE = "ignore"
+
+
+class ColumnType(StrEnum):
+    STRING = "string"
+    INTEGER = "integer"
+    FLOAT = "float"
+    BOOLEAN = "boolean"
+    DATE = "date"
+    DATETIME = "datetime"
+
+
+class Missing(StrEnum):
+    """What to do with an empty value."""
+
+    ALLOW = "allow"  # keep the null; measures are filled with `fill` before release
+    REJECT = "reject"  # any null rejects the file
+    DROP_ROW = "drop_row"  # rows with a null here are dropped (counted in the report)
+
+
+class Granularity(StrEnum):
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+    QUARTER = "quarter"
+    YEAR = "year"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+
+
+# --------------------------------------------------------------------------- generalization
+
+
+class BandGeneralization(_Strict):
+    """Replace a number by the lower edge of its band: age 37 with width 10 -> 30."""
+
+    kind: Literal["band"] = "band"
+    width: float = Field(gt=0)
+    origin: float = 0.0
+
+
+class DateGeneralization(_Strict):
+    """Truncate a date to the start of its month or year."""
+
+    kind: Literal["date"] = "date"
+    to: Literal["month", "quarter", "year"] = "month"
+
+
+class PrefixGeneralization(_Strict):
+    """Keep the first characters of a code (postcode 19104 -> 191)."""
+
+    kind: Literal["prefix"] = "prefix"
+    length: int = Field(ge=0, le=32)
+
+
+class TopCodeGeneralization(_Strict):
+    """Clamp a number into [bottom, top] (top-coding of rare extremes)."""
+
+    kind: Literal["top_code"] = "top_code"
+    top: float | None = None
+    bottom: float | None = None
+
+
+Generalization = Annotated[
+    BandGeneralization | DateGeneralization | PrefixGeneralization | TopCodeGeneralization,
+    Field(discriminator="kind"),
+]
+
+
+# --------------------------------------------------------------------------- columns
+
+
+class Column(_Strict):
+    role: Role
+    type: ColumnType = ColumnType.STRING
+    description: str | None = None
+    missing: Missing = Missing.ALLOW
+    #: identifiers and text: what masking does with the column
+    action: Literal["drop", "pseudonymize", "keep"] | None = None
+    #: identifiers: values must be unique within a file
+    unique: bool = False
+    #: dimensions: the public list of group keys (absent = keys are private)
+    keys: list[str] | None = None
+    #: measures: public clamping bounds (required for measures)
+    bounds: tuple[float, float] | None = None
+    #: measures: the public value that replaces a null before release (default: lower bound)
+    fill: float | None = None
+    #: time: period used for trends
+    granularity: Granularity | None = None
+    #: time stored as text: strptime format, e.g. "%Y-%m-%d"
+    format: str | None = None
+    #: quasi-identifiers (and dimensions): generalization applied when masking
+    generalize: Generalization | None = None
+
+    @field_validator("bounds")
+    @classmethod
+    def _finite_ordered(cls, v: tuple[float, float] | None) -> tuple[float, float] | None:
+        if v is None:
+            return v
+        lo, hi = v
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            raise ValueError("bounds must be finite numbers")
+        if lo >= hi:
+            raise ValueError("lower bound must be below upper bound")
+        return v
+
+    @field_validator("keys")
+    @classmethod
+    def _unique_keys(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None:
+            if len(set(v)) != len(v):
+                raise ValueError("keys must be distinct")
+            if not v:
+                raise ValueError("keys, when given, must list at least one key")
+        return v
+
+    @model_validator(mode="after")
+    def _role_rules(self) -> Column:
+        if self.role is Role.MEASURE:
+            if self.bounds is None:
+                raise ValueError("a measure needs public bounds: bounds: [lower, upper]")
+            if self.type not in (ColumnType.INTEGER, ColumnType.FLOAT):
+                raise ValueError("a measure must have type integer or float")
+            if self.fill is not None and not (self.bounds[0] <= self.fill <= self.bounds[1]):
+                raise ValueError("fill must lie inside bounds")
+        elif self.bounds is not None:
+            raise ValueError("bounds are only allowed on measures")
+        if self.role is Role.TIME and self.type not in (
+            ColumnType.DATE,
+            ColumnType.DATETIME,
+            ColumnType.INTEGER,
+        ):
+            raise ValueError("a time column must have type date, datetime or integer")
+        if self.keys is not None and self.role is not Role.DIMENSION:
+            raise ValueError("keys are only allowed on dimensions")
+        if self.action == "keep" and self.role is Role.IDENTIFIER:
+            raise ValueError("an identifier cannot be kept in clear: use drop or pseudonymize")
+        return self
+
+    @property
+    def mask_action(self) -> Literal["drop", "pseudonymize", "keep"]:
+        """What masking does with this column, defaults included."""
+        if self.action is not None:
+            return self.action
+        if self.role in (Role.IDENTIFIER, Role.TEXT, Role.IGNORE):
+            return "drop"
+        return "keep"
+
+
+# --------------------------------------------------------------------------- dataset level
+
+
+class Budget(_Strict):
+    """Per-dataset privacy budget. ε and δ are finite and positive (δ may be 0 only if no
+    analysis needs private group keys)."""
+
+    epsilon_cap: float = Field(gt=0, allow_inf_nan=False)
+    delta: float = Field(default=1e-7, ge=0, lt=1, allow_inf_nan=False)
+    epsilon_per_release: float = Field(default=1.0, gt=0, allow_inf_nan=False)
+    policy: Literal["lifetime", "window"] = "lifetime"
+    #: for policy "window": the calendar period after which spending resets
+    window: Literal["day", "week", "month", "quarter", "year"] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> Budget:
+        if self.epsilon_per_release > self.epsilon_cap:
+            raise ValueError("epsilon_per_release cannot exceed epsilon_cap")
+        if self.policy == "window" and self.window is None:
+            raise ValueError("policy 'window' needs window: day|week|month|quarter|year")
+        return self
+
+
+class Anonymity(_Strict):
+    k: int = Field(default=1, ge=1)
+    #: quasi-identifier columns; default: every column with role quasi_identifier
+    quasi_identifiers: list[str] | None = None
+    #: optional l-diversity of a sensitive column within each equivalence class
+    l_diversity: LDiversity | None = None
+
+
+class LDiversity(_Strict):
+    column: str
+    l: int = Field(ge=2)  # noqa: E741
+
+
+class SummaryAnalysis(_Strict):
+    kind: Literal["summary"] = "summary"
+    #: measures to summarise; default: every measure
+    measures: list[str] | None = None
+
+
+class DistributionAnalysis(_Strict):
+    kind: Literal["distribution"] = "distribution"
+    measure: str
+    #: histogram edges (public); default: 10 equal bins over the measure's bounds
+    bins: list[float] | None = None
+    quantiles: list[float] = Field(default_factory=lambda: [0.25, 0.5, 0.75])
+
+
+class ComparisonAnalysis(_Strict):
+    kind: Literal["comparison"] = "comparison"
+    measure: str
+    by: str
+
+
+class TrendAnalysis(_Strict):
+    kind: Literal["trend"] = "trend"
+    time: str
+    measures: list[str] = Field(default_factory=list)
+
+
+class CorrelationAnalysis(_Strict):
+    kind: Literal["correlation"] = "correlation"
+    measures: list[str] = Field(min_length=2)
+
+
+class ForecastAnalysis(_Strict):
+    kind: Literal["forecast"] = "forecast"
+    time: str
+    measure: str | None = None  # None: forecast the count
+    horizon: int = Field(default=3, ge=1, le=24)
+
+
+Analysis = Annotated[
+    SummaryAnalysis
+    | DistributionAnalysis
+    | ComparisonAnalysis
+    | TrendAnalysis
+    | CorrelationAnalysis
+    | ForecastAnalysis,
+    Field(discriminator="kind"),
+]
+
+
+class CsvOptions(_Strict):
+    delimiter: str = Field(default=",", min_length=1, max_length=1)
+    encoding: Literal["utf8", "utf8-lossy", "latin1", "cp1252", "utf16"] = "utf8"
+
+
+class Contract(_Strict):
+    dataset: str
+    version: int = Field(default=1, ge=1)
+    description: str | None = None
+    #: the column that names the person every row belongs to (the privacy unit)
+    privacy_unit: str | None = None
+    #: rows one person may contribute to a file; more are truncated before release
+    max_rows_per_unit: int = Field(default=1, ge=1, le=10_000)
+    budget: Budget
+    anonymity: Anonymity = Field(default_factory=Anonymity)
+    #: columns present in a file but not in the contract: reject the file, or drop them
+    extra_columns: Literal["reject", "drop"] = "reject"
+    csv: CsvOptions = Field(default_factory=CsvOptions)
+    columns: dict[str, Column] = Field(min_length=1)
+    analyses: list[Analysis] = Field(default_factory=lambda: [SummaryAnalysis()])
+
+    @field_validator("dataset")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not NAME_RE.match(v):
+            raise ValueError("dataset names use letters, digits, '-' and '_' (at most 64)")
+        return v
+
+    @model_validator(mode="after")
+    def _references(self) -> Contract:
+        cols = self.columns
+        if self.privacy_unit is not None:
+            if self.privacy_unit not in cols:
+                raise ValueError(f"privacy_unit '{self.privacy_unit}' is not a declared column")
+            if cols[self.privacy_unit].mask_action == "drop":
+                raise ValueError(
+                    f"privacy_unit '{self.privacy_unit}' must be kept or pseudonymized, "
+                    "not dropped: set action: pseudonymize"
+                )
+
+        def need(name: str, roles: tuple[Role, ...], where: str) -> None:
+            if name not in cols:
+                raise ValueError(f"{where}: '{name}' is not a declared column")
+            if cols[name].role not in roles:
+                wanted = " or ".join(r.value for r in roles)
+                raise ValueError(f"{where}: '{name}' must have role {wanted}")
+
+        for qi in self.anonymity.quasi_identifiers or []:
+            need(qi, (Role.QUASI_IDENTIFIER, Role.DIMENSION, Role.TIME), "anonymity")
+        for i, a in enumerate(self.analyses):
+            where = f"analyses.{i}"
+            if isinstance(a, SummaryAnalysis):
+                for m in a.measures or []:
+                    need(m, (Role.MEASURE,), where)
+            elif isinstance(a, DistributionAnalysis):
+                need(a.measure, (Role.MEASURE,), where)
+                if a.bins is not None and (len(a.bins) < 2 or sorted(a.bins) != a.bins):
+                    raise ValueError(f"{where}: bins must be at least two increasing edges")
+            elif isinstance(a, ComparisonAnalysis):
+                need(a.measure, (Role.MEASURE,), where)
+                need(a.by, (Role.DIMENSION, Role.QUASI_IDENTIFIER), where)
+            elif isinstance(a, TrendAnalysis | ForecastAnalysis):
+                need(a.time, (Role.TIME,), where)
+                ms = a.measures if isinstance(a, TrendAnalysis) else [a.measure] if a.measure else []
+                for m in ms:
+                    need(m, (Role.MEASURE,), where)
+            elif isinstance(a, CorrelationAnalysis):
+                for m in a.measures:
+                    need(m, (Role.MEASURE,), where)
+        return self
+
+    # ----------------------------------------------------------------- convenience
+
+    def columns_with(self, *roles: Role) -> list[str]:
+        return [n for n, c in self.columns.items() if c.role in roles]
+
+    @property
+    def measures(self) -> list[str]:
+        return self.columns_with(Role.MEASURE)
+
+    @property
+    def quasi_identifiers(self) -> list[str]:
+        if self.anonymity.quasi_identifiers is not None:
+            return list(self.anonymity.quasi_identifiers)
+        return self.columns_with(Role.QUASI_IDENTIFIER)
+
+    def fingerprint(self) -> str:
+        """A stable hash of everything that shapes masking and DP calibration."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+Anonymity.model_rebuild()
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _format_errors(source: str, err: ValidationError) -> str:
+    parts = []
+    for e in err.errors(include_url=False, include_input=False):
+        loc = ".".join(str(p) for p in e["loc"] if not str(p).startswith("function-after"))
+        msg = e["msg"].removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return f"{source}: " + "; ".join(parts)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML loader that refuses duplicate keys instead of silently keeping the last."""
+
+
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)  # type: ignore[no-untyped-call]
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key '{key}'", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node)
+
+
+_UniqueKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _construct_mapping,  # type: ignore[arg-type]
+)
+
+
+def parse_contract(text: str, source: str = "<contract>") -> Contract:
+    """Parse contract YAML; a broken contract raises ContractError naming file and field."""
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - safe loader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        raise ContractError(f"{source}:{where} {problem}") from None
+    if not isinstance(data, dict):
+        raise ContractError(f"{source}: a contract is a YAML mapping with dataset, budget, columns")
+    try:
+        return Contract.model_validate(data)
+    except ValidationError as err:
+        raise ContractError(_format_errors(source, err)) from None
+
+
+def load_contract(path: Path, dataset: str | None = None) -> Contract:
+    """Load and check ``path``; if ``dataset`` is given the contract must be for it."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ContractError(f"{path}: no such contract file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ContractError(f"{path}: cannot read contract ({type(exc).__name__})") from None
+    contract = parse_contract(text, str(path))
+    if dataset is not None and contract.dataset != dataset:
+        raise ContractError(
+            f"{path}: contract is for dataset '{contract.dataset}', not '{dataset}'"
+        )
+    return contract
+
+
+def find_contract(contracts_dir: Path, dataset: str) -> Contract:
+    """The contract for ``dataset`` in ``contracts_dir``, with a how-to when it is missing."""
+    for suffix in (".yaml", ".yml"):
+        path = contracts_dir / f"{dataset}{suffix}"
+        if path.is_file():
+            return load_contract(path, dataset)
+    raise ContractError(
+        f"no contract for dataset '{dataset}' in {contracts_dir}: draft one with "
+        f"'privacy-analytics contract infer FILE --dataset {dataset} > "
+        f"{contracts_dir}/{dataset}.yaml', review it, then drop the file again"
+    )
+
+
+def contract_json_schema() -> dict[str, Any]:
+    """JSON Schema of the contract, for editors (published as contracts/contract.schema.json)."""
+    return Contract.model_json_schema()

@@ -1,0 +1,82 @@
+"""The one error hierarchy of the platform.
+
+Every message says what failed, on which input, and what to do next, and never carries a
+raw data value: messages end up in Prefect logs, quarantine reports, the dashboard and the
+command line. Put counts, column names and rule names in them, nothing read from a row.
+"""
+
+from __future__ import annotations
+
+
+class PipelineError(Exception):
+    """Root of every error the platform raises on purpose.
+
+    >>> raise PipelineError("object store unreachable at http://127.0.0.1:9000; is it running?")
+    """
+
+    #: short machine-readable family name used in run records and reports
+    kind = "error"
+
+    def __init__(self, message: str) -> None:
+        # one line, always: CLIs print it as is and reports store it as is
+        super().__init__(" ".join(str(message).split()))
+
+    @property
+    def reason(self) -> str:
+        return str(self)
+
+
+class ContractError(PipelineError):
+    """A dataset contract is missing or broken.
+
+    >>> raise ContractError("contracts/employees.yaml: columns.efficiency.bounds: lower bound above upper")
+    """
+
+    kind = "contract"
+
+
+class InputRejected(PipelineError):
+    """A file cannot be used: unreadable, wrong format, or it breaks its contract.
+
+    The file is moved intact to quarantine with this reason.
+
+    >>> raise InputRejected("landing/employees/a.csv: 3 rows have 9 fields, the header has 7")
+    """
+
+    kind = "rejected"
+
+
+class ContractViolation(InputRejected):
+    """A readable file does not satisfy its dataset contract.
+
+    >>> raise ContractViolation("column 'efficiency': 12 of 1000 values are not numbers")
+    """
+
+    kind = "contract_violation"
+
+
+class BudgetExhausted(PipelineError):
+    """A release would take a dataset over its privacy budget; nothing was released.
+
+    >>> raise BudgetExhausted("dataset 'employees': pending ε=1 would exceed the cap ε=10 (spent 9.5, remaining 0.5)")
+    """
+
+    kind = "budget_exhausted"
+
+
+class StorageUnavailable(PipelineError):
+    """The object store or the aggregate store cannot be reached; retrying may help.
+
+    >>> raise StorageUnavailable("aggregate store at sqlite:///x.db: database is locked")
+    """
+
+    kind = "storage"
+
+
+class InvalidKey(PipelineError):
+    """An object key or dataset name is not allowed (path traversal, unsafe characters).
+
+    >>> raise InvalidKey("dataset name '../etc' may only use letters, digits, '-' and '_'")
+    """
+
+    kind = "invalid_key"
