@@ -86,6 +86,14 @@ class Settings(BaseSettings):
     watch_interval_seconds: float = Field(
         default=0.5, gt=0, description="How often the folder watcher polls the landing folder."
     )
+    run_limit: int = Field(
+        default=4, ge=1, description="Most flow runs the served deployments execute at once."
+    )
+    warm_start: bool = Field(
+        default=True,
+        description="Start flow runs from a pre-warmed fork server (pipeline imported once); "
+        "false uses Prefect's default spawn (slower start, seconds per run).",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Log level of the service's own loggers."
     )

@@ -297,6 +297,9 @@ class Contract(_Strict):
     privacy_unit: str | None = None
     #: rows one person may contribute to a file; more are truncated before release
     max_rows_per_unit: int = Field(default=1, ge=1, le=10_000)
+    #: public upper bound on the rows of one file: OpenDP's max_length, which float sums'
+    #: noise grows with; keep it tight. A larger file is refused before any release.
+    max_rows_per_file: int = Field(default=10_000_000, ge=1, le=1_000_000_000)
     budget: Budget
     anonymity: Anonymity = Field(default_factory=Anonymity)
     #: columns present in a file but not in the contract: reject the file, or drop them

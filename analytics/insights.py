@@ -1,0 +1,181 @@
+"""Plain-language insights that claim only what the 95% interval supports.
+
+Every sentence is built from published values (value, interval) alone, so it reveals
+nothing the numbers do not. A difference, change or correlation is called "clear" only
+when its interval excludes zero; otherwise the sentence says there is no clear difference.
+Noise is never phrased as a finding.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from privacy.results import PublishedValue
+
+
+def label(column: str) -> str:
+    """A column name for a sentence: ``project_completion_days`` -> ``project completion days``."""
+    return column.replace("_", " ").strip()
+
+
+def fmt(x: float) -> str:
+    """A readable number: 12,345 / 123 / 12.3 / 1.23 / 0.123."""
+    if not math.isfinite(x):
+        return "n/a"
+    a = abs(x)
+    if a >= 1000:
+        return f"{x:,.0f}"
+    if a >= 100:
+        return f"{x:.0f}"
+    if a >= 10:
+        return f"{x:.1f}"
+    if a >= 1:
+        return f"{x:.2f}"
+    return f"{x:.3g}"
+
+
+def fmt_interval(lower: float | None, upper: float | None, percent: bool = False) -> str:
+    if lower is None or upper is None:
+        return "interval not available"
+    if percent:
+        return f"95% CI {lower:.0f}% to {upper:.0f}%"
+    sep = " to " if lower < 0 or upper < 0 else "–"
+    return f"95% CI {fmt(lower)}{sep}{fmt(upper)}"
+
+
+def excludes_zero(v: PublishedValue, point: float = 0.0) -> bool:
+    return v.lower is not None and v.upper is not None and not (v.lower <= point <= v.upper)
+
+
+def describe(name: str, v: PublishedValue) -> str:
+    """``Average efficiency: 1.02 (95% CI 0.98–1.06).``"""
+    return f"{name}: {fmt(v.value)} ({fmt_interval(v.lower, v.upper)})."
+
+
+def summary_insights(values: Sequence[PublishedValue]) -> list[str]:
+    out: list[str] = []
+    for v in values:
+        if v.metric == "count":
+            out.append(describe("Rows", v))
+        elif v.metric == "units":
+            out.append(describe("People (distinct privacy units)", v))
+        elif v.metric == "mean" and v.column:
+            out.append(describe(f"Average {label(v.column)}", v))
+    return out
+
+
+def distribution_insights(column: str, values: Sequence[PublishedValue]) -> list[str]:
+    out: list[str] = []
+    q = {v.metric: v for v in values if v.metric.startswith("quantile_")}
+    med = q.get("quantile_0.5")
+    if med is not None:
+        out.append(
+            f"About half of the rows have {label(column)} at or below {fmt(med.value)} "
+            "(a differentially private estimate)."
+        )
+    lo, hi = q.get("quantile_0.25"), q.get("quantile_0.75")
+    if lo is not None and hi is not None:
+        out.append(
+            f"The middle half of {label(column)} lies roughly between {fmt(lo.value)} and "
+            f"{fmt(hi.value)}."
+        )
+    return out
+
+
+def comparison_insights(
+    measure: str, by: str, values: Sequence[PublishedValue], max_sentences: int = 3
+) -> list[str]:
+    """Pairwise sentences from "difference" and "ratio" values (simultaneous intervals)."""
+    diffs = [v for v in values if v.metric == "difference"]
+    ratios = {
+        (v.group.get(by), v.group.get(f"{by}_vs")): v for v in values if v.metric == "ratio"
+    }
+    groups = sorted({v.group[by] for v in values if v.metric == "mean" and by in v.group})
+    clear = [d for d in diffs if excludes_zero(d)]
+    if not clear:
+        if len(groups) >= 2:
+            names = ", ".join(groups)
+            return [
+                f"No clear difference in average {label(measure)} between {label(by)} groups "
+                f"({names}): every 95% interval for a difference includes zero."
+            ]
+        return []
+    out: list[str] = []
+    clear.sort(key=lambda d: abs(d.value), reverse=True)
+    for d in clear[:max_sentences]:
+        a, b = d.group[by], d.group[f"{by}_vs"]
+        if d.value < 0:
+            a, b = b, a
+        r = ratios.get((a, b))
+        if r is not None and excludes_zero(r, 1.0) and r.lower is not None and r.upper is not None:
+            pct = (r.value - 1) * 100
+            word = "higher" if pct >= 0 else "lower"
+            out.append(
+                f"{a}'s average {label(measure)} is {abs(pct):.0f}% {word} than {b}'s "
+                f"({fmt_interval((r.lower - 1) * 100, (r.upper - 1) * 100, percent=True)})."
+            )
+        else:
+            lo, hi = (d.lower, d.upper) if d.group[by] == a else (-(d.upper or 0), -(d.lower or 0))
+            out.append(
+                f"{a}'s average {label(measure)} is higher than {b}'s by {fmt(abs(d.value))} "
+                f"({fmt_interval(lo, hi)})."
+            )
+    unclear = len(diffs) - len(clear)
+    if unclear:
+        out.append(f"{unclear} other pair(s) of {label(by)} groups show no clear difference.")
+    return out
+
+
+def trend_insights(
+    series: Sequence[PublishedValue], what: str, noun: str
+) -> list[str]:
+    """First versus last released period; a change is clear only if its interval excludes 0."""
+    pts = [v for v in series if v.lower is not None and v.upper is not None]
+    if len(pts) < 2:
+        if not series:
+            return [f"No {noun} had enough rows to be released for {what}."]
+        return [f"Only one {noun} had enough rows to be released for {what}."]
+    first, last = pts[0], pts[-1]
+    p0 = next(iter(first.group.values()), "?")
+    p1 = next(iter(last.group.values()), "?")
+    h0 = (first.upper - first.lower) / 2  # type: ignore[operator]
+    h1 = (last.upper - last.lower) / 2  # type: ignore[operator]
+    change = last.value - first.value
+    half = math.hypot(h0, h1)
+    base = f"{what.capitalize()} went from {fmt(first.value)} ({p0}) to {fmt(last.value)} ({p1})"
+    if abs(change) > half:
+        word = "rise" if change > 0 else "fall"
+        return [f"{base}: a clear {word} (change {fmt_interval(change - half, change + half)})."]
+    return [f"{base}: no clear change (change {fmt_interval(change - half, change + half)})."]
+
+
+def correlation_insights(a: str, b: str, r: PublishedValue) -> list[str]:
+    from analytics.correlations import strength
+
+    iv = fmt_interval(r.lower, r.upper)
+    if excludes_zero(r):
+        sign = "positive" if r.value > 0 else "negative"
+        return [
+            f"{label(a).capitalize()} and {label(b)} show a clear {strength(r.value)} {sign} "
+            f"correlation (r = {r.value:.2f}, {iv})."
+        ]
+    return [
+        f"No clear correlation between {label(a)} and {label(b)} (r = {r.value:.2f}, {iv})."
+    ]
+
+
+def forecast_insights(
+    what: str, points: Sequence[PublishedValue], n_periods: int, noun: str
+) -> list[str]:
+    if not points:
+        return [
+            f"Too few released {noun}s ({n_periods}) to forecast {what}; at least 3 are needed."
+        ]
+    p = points[0]
+    period = next(iter(p.group.values()), "?")
+    lo = fmt_interval(p.lower, p.upper).replace("95% CI", "95% prediction interval")
+    return [
+        f"If the linear trend of the last {n_periods} released {noun}s continues, {what} in "
+        f"{period} would be about {fmt(p.value)} ({lo})."
+    ]

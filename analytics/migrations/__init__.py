@@ -1,0 +1,1 @@
+"""Alembic migrations of the aggregate store; ``AggregateStore(url)`` runs them to head."""

@@ -1,0 +1,1 @@
+"""Alembic revisions of the aggregate store (files are named ``rNNNN_<what>.py``)."""

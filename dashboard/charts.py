@@ -1,0 +1,266 @@
+"""Plotly figures and export rows built from published values, and nothing else.
+
+Pure functions: they take the value rows the read-only query API returns (anything with the
+attributes of :class:`ValueLike`) and build figures that show every noisy value with its 95%
+interval (error bars, bands). Text from data (group keys) is HTML-escaped before it reaches
+plotly, whose labels understand a few HTML tags: ``<script>`` is drawn as the six
+characters it is.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+import plotly.graph_objects as go
+
+from dashboard.theme import BLUE, OKABE_ITO, ORANGE, TEMPLATE_NAME, band_colour, install_template
+
+EXPORT_COLUMNS = [
+    "release", "analysis", "metric", "column", "group", "value", "lower_95", "upper_95",
+    "noise_scale", "epsilon", "published_at",
+]  # fmt: skip
+
+
+class ValueLike(Protocol):
+    release_name: str
+    analysis: str
+    metric: str
+    column: str | None
+    group: dict[str, str]
+    value: float
+    lower: float | None
+    upper: float | None
+    scale: float | None
+    epsilon: float | None
+    created_at: datetime | None
+
+
+def plot_text(text: object) -> str:
+    """Text for a plotly label: HTML-escaped, so plotly draws it literally."""
+    return html.escape(str(text), quote=False)
+
+
+def group_label(group: dict[str, str]) -> str:
+    """The plain-text label of a group: its key values, in key order."""
+    return " · ".join(str(v) for _, v in sorted(group.items())) if group else "all"
+
+
+def metric_label(metric: str, column: str | None = None) -> str:
+    names = {
+        "count": "Rows",
+        "units": "People",
+        "count_units": "People",
+        "distinct_units": "People",
+        "sum": "Sum",
+        "mean": "Mean",
+        "histogram": "Rows",
+        "difference": "Difference",
+        "ratio": "Ratio",
+        "pearson_r": "Correlation (r)",
+        "forecast": "Forecast",
+    }
+    if metric.startswith("quantile_"):
+        q = metric.removeprefix("quantile_")
+        label = "Median" if q in ("0.5", "0.50") else f"{_percent(q)} percentile"
+    else:
+        label = names.get(metric, metric.replace("_", " ").capitalize())
+    if column and metric not in ("count", "units", "count_units", "distinct_units"):
+        return f"{label} of {column}"
+    if column and metric == "count":
+        return f"Rows with {column}"
+    return label
+
+
+def _percent(q: str) -> str:
+    try:
+        return f"{float(q) * 100:g}th"
+    except ValueError:
+        return q
+
+
+def export_rows(values: Iterable[ValueLike]) -> list[dict[str, Any]]:
+    """The rows of a chart's "Download CSV": exactly the published values, nothing derived."""
+    return [
+        {
+            "release": v.release_name,
+            "analysis": v.analysis,
+            "metric": v.metric,
+            "column": v.column,
+            "group": group_label(v.group) if v.group else "",
+            "value": v.value,
+            "lower_95": v.lower,
+            "upper_95": v.upper,
+            "noise_scale": v.scale,
+            "epsilon": v.epsilon,
+            "published_at": v.created_at.isoformat() if v.created_at else None,
+        }
+        for v in values
+    ]
+
+
+def _figure(title: str | None = None, **layout: Any) -> go.Figure:
+    install_template()
+    fig = go.Figure()
+    fig.update_layout(template=TEMPLATE_NAME, title=plot_text(title) if title else None, **layout)
+    return fig
+
+
+def _errors(values: Sequence[ValueLike]) -> dict[str, Any] | None:
+    if not any(v.lower is not None and v.upper is not None for v in values):
+        return None
+    return {
+        "type": "data",
+        "symmetric": False,
+        "array": [max((v.upper or v.value) - v.value, 0.0) for v in values],
+        "arrayminus": [max(v.value - (v.lower or v.value), 0.0) for v in values],
+        "color": "#343a40",
+        "thickness": 1.5,
+        "width": 6,
+    }
+
+
+def bar_figure(values: Sequence[ValueLike], y_title: str, *, colour_by_group: bool = True,
+               sort_labels: bool = False) -> go.Figure:
+    """Bars with 95% error bars, one per group (comparisons, histograms)."""
+    rows = sorted(values, key=lambda v: group_label(v.group)) if sort_labels else list(values)
+    labels = [plot_text(group_label(v.group)) for v in rows]
+    colours = [OKABE_ITO[i % len(OKABE_ITO)] for i in range(len(rows))] if colour_by_group \
+        else [BLUE] * len(rows)
+    fig = _figure(yaxis_title=plot_text(y_title), showlegend=False, bargap=0.35)
+    fig.add_bar(
+        x=labels,
+        y=[v.value for v in rows],
+        error_y=_errors(rows),
+        marker_color=colours,
+        customdata=[[_ci(v)] for v in rows],
+        hovertemplate="%{x}: %{y:.4g}<br>%{customdata[0]}<extra></extra>",
+    )
+    fig.update_xaxes(type="category")
+    return fig
+
+
+def _ci(v: ValueLike) -> str:
+    if v.lower is None or v.upper is None:
+        return "no interval (post-processing)"
+    return f"95% CI {v.lower:.4g} to {v.upper:.4g}"
+
+
+def time_key(group: dict[str, str], time_column: str | None = None) -> str:
+    if time_column and time_column in group:
+        return str(group[time_column])
+    if len(group) == 1:
+        return str(next(iter(group.values())))
+    for key in ("period", "time", "date", "month"):
+        if key in group:
+            return str(group[key])
+    return group_label(group)
+
+
+def trend_figure(series: dict[str, Sequence[ValueLike]], forecast: Sequence[ValueLike] = (),
+                 y_title: str = "", time_column: str | None = None) -> go.Figure:
+    """One line per series with its 95% band; the forecast dashed with its own band."""
+    fig = _figure(yaxis_title=plot_text(y_title), hovermode="x unified")
+    for i, (name, values) in enumerate(series.items()):
+        colour = OKABE_ITO[i % len(OKABE_ITO)]
+        pts = sorted(values, key=lambda v: time_key(v.group, time_column))
+        _line_with_band(fig, pts, name, colour, dash=None, time_column=time_column)
+    if forecast:
+        pts = sorted(forecast, key=lambda v: time_key(v.group, time_column))
+        _line_with_band(fig, pts, "forecast", ORANGE, dash="dash", time_column=time_column)
+    fig.update_xaxes(type="category")
+    return fig
+
+
+def _line_with_band(fig: go.Figure, pts: Sequence[ValueLike], name: str, colour: str,
+                    dash: str | None, time_column: str | None) -> None:
+    xs = [plot_text(time_key(v.group, time_column)) for v in pts]
+    banded = [v for v in pts if v.lower is not None and v.upper is not None]
+    if banded:
+        bx = [plot_text(time_key(v.group, time_column)) for v in banded]
+        fig.add_scatter(
+            x=bx + bx[::-1],
+            y=[v.upper for v in banded] + [v.lower for v in banded][::-1],
+            fill="toself",
+            fillcolor=band_colour(colour),
+            line={"width": 0},
+            hoverinfo="skip",
+            name=plot_text(f"{name}: 95% interval"),
+            showlegend=True,
+        )
+    fig.add_scatter(
+        x=xs,
+        y=[v.value for v in pts],
+        mode="lines+markers",
+        name=plot_text(name),
+        line={"color": colour, "dash": dash, "width": 2},
+        customdata=[[_ci(v)] for v in pts],
+        hovertemplate="%{y:.4g} (%{customdata[0]})<extra>" + plot_text(name) + "</extra>",
+    )
+
+
+_PAIR_SPLIT = re.compile(r"\s*(?:,|\||×|:| vs\.? | x )\s*")
+
+
+def correlation_pair(v: ValueLike) -> tuple[str, str]:
+    """The two measures a correlation value is about, from its group or column."""
+    g = v.group
+    for a, b in (("x", "y"), ("a", "b"), ("measure_x", "measure_y"), ("left", "right")):
+        if a in g and b in g:
+            return str(g[a]), str(g[b])
+    if len(g) == 2:
+        first, second = (str(x) for _, x in sorted(g.items()))
+        return first, second
+    if v.column:
+        parts = _PAIR_SPLIT.split(v.column)
+        if len(parts) == 2:
+            return parts[0], parts[1]
+    label = group_label(g) if g else (v.column or "?")
+    return label, label
+
+
+def correlation_figure(values: Sequence[ValueLike]) -> go.Figure:
+    """A symmetric heatmap of Pearson r in [-1, 1], intervals in the hover text."""
+    pairs = {correlation_pair(v): v for v in values}
+    names = sorted({n for pair in pairs for n in pair})
+    z: list[list[float | None]] = []
+    text: list[list[str]] = []
+    for row in names:
+        zr: list[float | None] = []
+        tr: list[str] = []
+        for col in names:
+            v = pairs.get((row, col)) or pairs.get((col, row))
+            if row == col and v is None:
+                zr.append(1.0)
+                tr.append("1")
+            elif v is None:
+                zr.append(None)
+                tr.append("")
+            else:
+                zr.append(max(-1.0, min(1.0, v.value)))
+                ci = (f"<br>[{v.lower:.2f}, {v.upper:.2f}]"
+                      if v.lower is not None and v.upper is not None else "")
+                tr.append(f"{v.value:.2f}{ci}")
+        z.append(zr)
+        text.append(tr)
+    labels = [plot_text(n) for n in names]
+    fig = _figure()
+    fig.add_heatmap(
+        z=z, x=labels, y=labels, text=text, texttemplate="%{text}",
+        zmin=-1, zmax=1, colorscale=[[0, ORANGE], [0.5, "#f7f7f7"], [1, BLUE]],
+        colorbar={"title": {"text": "r"}}, hovertemplate="%{y} × %{x}: %{text}<extra></extra>",
+    )
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def by_series(values: Iterable[ValueLike]) -> dict[str, list[ValueLike]]:
+    """Group values by (metric, column) into named series, keeping first-seen order."""
+    out: dict[str, list[ValueLike]] = defaultdict(list)
+    for v in values:
+        out[metric_label(v.metric, v.column)].append(v)
+    return dict(out)

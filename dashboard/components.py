@@ -1,0 +1,170 @@
+"""Building blocks shared by the pages: the one error component, empty states, KPI cards,
+chart cards with their "Download CSV" button, and number formatting.
+
+Text that comes from data (group keys, column names, dataset names) is always passed to
+Dash components as plain strings, which React renders as text, never as HTML; nothing here
+uses ``dangerously_allow_html`` or Markdown.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+from privacy.errors import BudgetExhausted, InvalidKey, PipelineError, StorageUnavailable
+
+# ----------------------------------------------------------------------------- formatting
+
+
+def fmt_number(value: float | None, digits: int = 3) -> str:
+    """A short human number: 1,234 / 5.21 / 0.0123 / 1.2e-06."""
+    if value is None or not isinstance(value, int | float) or not math.isfinite(value):
+        return "–"
+    if value == 0:
+        return "0"
+    magnitude = abs(value)
+    if magnitude >= 1000:
+        return f"{value:,.0f}"
+    if magnitude >= 1e-3:
+        return f"{value:.{digits}g}"
+    return f"{value:.2g}"
+
+
+def fmt_interval(lower: float | None, upper: float | None) -> str:
+    if lower is None or upper is None:
+        return ""
+    return f"95% CI {fmt_number(lower)} to {fmt_number(upper)}"
+
+
+def fmt_time(value: datetime | None) -> str:
+    if value is None:
+        return "never"
+    return value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def fmt_epsilon(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3g}"
+
+
+# ------------------------------------------------------------------------ states and errors
+
+
+def message(title: str, body: str, todo: str | None = None, colour: str = "info",
+            id: str | None = None) -> dbc.Alert:
+    """An alert saying what happened and what to do next."""
+    children: list[Any] = [
+        html.H5(title, className="alert-heading"),
+        html.P(body, className="mb-1"),
+    ]
+    if todo:
+        children.append(html.P(["What to do: ", todo], className="mb-0 small"))
+    kwargs = {"id": id} if id else {}
+    return dbc.Alert(children, color=colour, className="my-3", **kwargs)
+
+
+def error_panel(exc: PipelineError, page: str) -> dbc.Alert:
+    """The dashboard's one translation of an error for people: what happened, what to do.
+
+    Messages of the platform's errors carry no raw values (privacy/errors.py), so they
+    can be shown; anything else never reaches this function (no catch-all handlers).
+    """
+    if isinstance(exc, StorageUnavailable):
+        return message(
+            "The aggregate store cannot be reached",
+            str(exc),
+            "start the service ('privacy-analytics up') or check PA_DASHBOARD_STORE_URL; "
+            "this page retries on its own.",
+            colour="danger",
+            id=f"{page}-error",
+        )
+    if isinstance(exc, BudgetExhausted):
+        return message("Privacy budget exhausted", str(exc), None, "warning", f"{page}-error")
+    if isinstance(exc, InvalidKey):
+        return message("Not allowed", str(exc), None, "warning", f"{page}-error")
+    return message("Something went wrong", str(exc), None, "danger", f"{page}-error")
+
+
+def no_datasets(page: str) -> dbc.Alert:
+    return message(
+        "No datasets yet",
+        "Nothing has been published to the aggregate store so far.",
+        "add a contract for your dataset (contracts/<dataset>.yaml) and drop a file into "
+        "landing/<dataset>/ (or use the Upload page); its DP aggregates appear here once the "
+        "pipeline has processed it.",
+        id=f"{page}-empty",
+    )
+
+
+def exhausted_warning(dataset: str, page: str) -> dbc.Alert:
+    return message(
+        f"The privacy budget of '{dataset}' is exhausted",
+        "Every release spends part of a fixed privacy budget (ε). This dataset has spent its "
+        "cap, so new files are still validated and masked but nothing more is released: the "
+        "numbers shown stay as they are.",
+        "this is the budget working as intended. Raise budget.epsilon_cap in the dataset's "
+        "contract only if your privacy policy allows it, or wait for the next window if the "
+        "policy is 'window'.",
+        colour="warning",
+        id=f"{page}-exhausted",
+    )
+
+
+# ----------------------------------------------------------------------------- cards
+
+
+def kpi_card(label: str, value: float | None, lower: float | None, upper: float | None,
+             note: str | None = None) -> dbc.Card:
+    body: list[Any] = [
+        html.Div(label, className="text-muted small text-truncate", title=label),
+        html.Div(fmt_number(value), className="fs-3 fw-semibold kpi-value"),
+        html.Div(fmt_interval(lower, upper), className="small text-secondary"),
+    ]
+    if note:
+        body.append(html.Div(note, className="small text-muted"))
+    return dbc.Card(dbc.CardBody(body), className="h-100 shadow-sm")
+
+
+def export_button(page: str, name: str) -> dbc.Button:
+    return dbc.Button(
+        "Download CSV",
+        id={"type": f"{page}-export", "name": name},
+        size="sm",
+        color="secondary",
+        outline=True,
+        className="float-end",
+    )
+
+
+def chart_card(page: str, name: str, title: str, body: list[Any],
+               footer: list[Any] | None = None) -> dbc.Card:
+    header = dbc.CardHeader(
+        [html.Span(title, className="fw-semibold"), export_button(page, name)],
+        className="clearfix",
+    )
+    parts: list[Any] = [header, dbc.CardBody(body)]
+    if footer:
+        parts.append(dbc.CardFooter(footer, className="small"))
+    return dbc.Card(parts, className="mb-4 shadow-sm")
+
+
+def graph(fig: Any, graph_id: dict[str, str] | str) -> dcc.Graph:
+    return dcc.Graph(
+        id=graph_id,
+        figure=fig,
+        config={"displaylogo": False, "responsive": True},
+        style={"height": "340px"},
+    )
+
+
+def values_table(columns: list[str], rows: list[list[Any]], table_id: str | None = None,
+                 small: bool = True) -> dbc.Table:
+    """A plain table; every cell is a string rendered as text."""
+    head = html.Thead(html.Tr([html.Th(c) for c in columns]))
+    body = html.Tbody([html.Tr([html.Td(str(cell)) for cell in row]) for row in rows])
+    kwargs = {"id": table_id} if table_id else {}
+    return dbc.Table([head, body], bordered=False, hover=True, responsive=True,
+                     size="sm" if small else None, className="mb-0", **kwargs)

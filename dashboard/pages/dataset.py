@@ -1,0 +1,316 @@
+"""Dataset: KPI cards with intervals, comparisons with error bars and their sentences,
+histograms, trends with the forecast band, a correlation heatmap, and how to read them.
+
+Every number comes from ``latest_values`` (the latest release of each analysis) and the
+insights stored with those releases; the page computes nothing from data.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import ALL, Dash, Input, Output, State, ctx, dcc, html
+from dash.exceptions import PreventUpdate
+
+from analytics.queries import BudgetStatus, ValueRow
+from dashboard.charts import (
+    EXPORT_COLUMNS,
+    bar_figure,
+    by_series,
+    correlation_figure,
+    export_rows,
+    group_label,
+    metric_label,
+    trend_figure,
+)
+from dashboard.components import (
+    chart_card,
+    error_panel,
+    exhausted_warning,
+    fmt_epsilon,
+    fmt_interval,
+    fmt_number,
+    fmt_time,
+    graph,
+    kpi_card,
+    message,
+    values_table,
+)
+from dashboard.exports import rows_to_csv, safe_filename
+from dashboard.services import Services
+from privacy.errors import PipelineError
+
+PAGE = "dataset"
+RELEASES_FOR_INSIGHTS = 200
+KIND_ORDER = ("summary", "comparison", "distribution", "trend", "forecast", "correlation")
+
+
+def layout(name: str | None = None, **_query: object) -> html.Div:
+    return html.Div([
+        dcc.Store(id=f"{PAGE}-name", data=name),
+        dcc.Loading(html.Div(id=f"{PAGE}-content"), type="dot", delay_show=400),
+        dcc.Download(id=f"{PAGE}-download"),
+    ], id=f"{PAGE}-page")
+
+
+# ----------------------------------------------------------------------------- sections
+
+
+def how_to_read() -> dbc.Accordion:
+    return dbc.Accordion([
+        dbc.AccordionItem([
+            html.P(
+                "Every number here is differentially private: calibrated random noise was "
+                "added before it was published, so no single person's data can be inferred "
+                "from it. The noise is why the numbers come with intervals."
+            ),
+            html.P(
+                "95% interval (95% CI): the range that covers the true value in 95 of 100 "
+                "releases. Read a value as \"somewhere in this range\". When two groups' "
+                "intervals overlap a lot, or a difference's interval includes 0, the data "
+                "do not show a clear difference, and the sentences say so."
+            ),
+            html.P(
+                "ε (epsilon): how much privacy a release spends. Smaller ε means more noise "
+                "and stronger protection. Each dataset has a total ε budget; once it is "
+                "spent, nothing more is released."
+            ),
+            html.P(
+                "Forecasts are computed from the published trend only (no extra privacy "
+                "cost); their band shows the forecast's uncertainty, not a promise.",
+                className="mb-0",
+            ),
+        ], title="How to read these numbers", item_id="how"),
+    ], start_collapsed=True, id=f"{PAGE}-how-to-read", className="mb-4")
+
+
+def _interval_text(v: ValueRow) -> str:
+    return fmt_interval(v.lower, v.upper) or "no interval (post-processing)"
+
+
+def kpi_section(release: str, values: Sequence[ValueRow]) -> dbc.Card:
+    cards = [
+        dbc.Col(kpi_card(metric_label(v.metric, v.column), v.value, v.lower, v.upper),
+                xs=6, md=4, lg=3, className="mb-3")
+        for v in values
+        if not v.group
+    ]
+    grouped = [v for v in values if v.group]
+    body: list[Any] = [dbc.Row(cards, id=f"{PAGE}-kpis")]
+    if grouped:
+        body.append(_table(grouped))
+    return chart_card(PAGE, release, "Summary", body)
+
+
+def _table(values: Sequence[ValueRow]) -> dbc.Table:
+    return values_table(
+        ["Group", "Measure", "Value", "95% interval"],
+        [[group_label(v.group), metric_label(v.metric, v.column), fmt_number(v.value),
+          _interval_text(v)] for v in values],
+    )
+
+
+def comparison_section(release: str, values: Sequence[ValueRow],
+                       sentences: Sequence[str]) -> dbc.Card:
+    per_group = [v for v in values if v.metric not in ("difference", "ratio")]
+    contrasts = [v for v in values if v.metric in ("difference", "ratio")]
+    series = by_series(per_group)
+    main_name, main = _main_series(series)
+    body: list[Any] = []
+    if main:
+        body.append(graph(bar_figure(main, main_name),
+                          {"type": f"{PAGE}-graph", "name": release}))
+    body.append(_table(per_group))
+    if contrasts:
+        body.append(html.H6("Differences between groups", className="mt-3"))
+        body.append(_table(contrasts))
+    title = f"Comparison: {main_name}" if main_name else "Comparison"
+    return chart_card(PAGE, release, title, body, _sentences(sentences))
+
+
+def _main_series(series: dict[str, list[ValueRow]]) -> tuple[str, list[ValueRow]]:
+    for name, values in series.items():
+        if values and values[0].metric == "mean":
+            return name, values
+    return next(iter(series.items()), ("", []))
+
+
+def _sentences(sentences: Sequence[str]) -> list[Any] | None:
+    if not sentences:
+        return None
+    return [html.Ul([html.Li(s) for s in sentences], className="mb-0",
+                    id={"type": f"{PAGE}-insights", "n": len(sentences)})]
+
+
+def distribution_section(release: str, values: Sequence[ValueRow],
+                         sentences: Sequence[str]) -> dbc.Card:
+    bins = [v for v in values if v.metric in ("histogram", "count") and v.group]
+    others = [v for v in values if v not in bins]
+    column = next((v.column for v in values if v.column), None)
+    body: list[Any] = []
+    if bins:
+        body.append(graph(bar_figure(bins, "Rows (noisy count)", colour_by_group=False),
+                          {"type": f"{PAGE}-graph", "name": release}))
+    if others:
+        body.append(html.Ul([
+            html.Li(f"{metric_label(v.metric, v.column)}: {fmt_number(v.value)} "
+                    f"({_interval_text(v)})")
+            for v in others
+        ], className="mt-2 mb-0 small"))
+    title = f"Distribution of {column}" if column else "Distribution"
+    return chart_card(PAGE, release, title, body, _sentences(sentences))
+
+
+def trend_sections(release: str, values: Sequence[ValueRow], forecasts: list[ValueRow],
+                   forecast_release: str | None, sentences: Sequence[str]) -> list[dbc.Card]:
+    cards = []
+    for i, (name, series) in enumerate(by_series(values).items()):
+        column = series[0].column
+        metric = series[0].metric
+        overlay = [f for f in forecasts
+                   if (f.column == column) and (column is not None or metric == "count")]
+        for f in overlay:
+            forecasts.remove(f)
+        export = release if not overlay or not forecast_release \
+            else f"{release}|{forecast_release}"
+        fig = trend_figure({name: series}, overlay, y_title=name)
+        cards.append(chart_card(
+            PAGE, f"{export}#{i}", f"Trend: {name}",
+            [graph(fig, {"type": f"{PAGE}-graph", "name": f"{release}#{i}"})],
+            _sentences(sentences) if i == 0 else None,
+        ))
+    return cards
+
+
+def correlation_section(release: str, values: Sequence[ValueRow],
+                        sentences: Sequence[str]) -> dbc.Card:
+    fig = correlation_figure(values)
+    return chart_card(
+        PAGE, release, "Correlation (Pearson r)",
+        [graph(fig, {"type": f"{PAGE}-graph", "name": release}), _table(values)],
+        _sentences(sentences),
+    )
+
+
+def header(name: str, budget: BudgetStatus, values: Sequence[ValueRow]) -> html.Div:
+    last = max((v.created_at for v in values), default=None)
+    return html.Div([
+        html.H2(name, className="mb-1", id=f"{PAGE}-title"),
+        html.P(
+            f"Latest release {fmt_time(last)} · privacy budget ε "
+            f"{fmt_epsilon(budget.epsilon_spent)} spent of {fmt_epsilon(budget.epsilon_cap)} "
+            f"({budget.policy})",
+            className="text-muted",
+        ),
+    ])
+
+
+def render(services: Services, name: str | None) -> Any:
+    if not name:
+        return message("No dataset chosen", "This page shows one dataset.",
+                       "pick one on the Overview page.", id=f"{PAGE}-empty")
+    try:
+        store = services.store()
+        values = store.latest_values(name)
+        budget = store.budget(name)
+        sentences = {r.id: list(r.insights)
+                     for r in store.releases(name, limit=RELEASES_FOR_INSIGHTS)}
+    except PipelineError as exc:
+        return error_panel(exc, PAGE)
+    parts: list[Any] = [header(name, budget, values)]
+    if budget.exhausted:
+        parts.append(exhausted_warning(name, PAGE))
+    parts.append(how_to_read())
+    if not values:
+        parts.append(message(
+            "Nothing released yet",
+            f"Dataset '{name}' is registered but has no published values.",
+            "wait for its first file to be processed, or look at the Pipeline runs page "
+            "for a rejected file.",
+            id=f"{PAGE}-empty",
+        ))
+        return parts
+    parts.extend(sections(values, sentences))
+    return parts
+
+
+def sections(values: Sequence[ValueRow], sentences: dict[int, list[str]]) -> list[Any]:
+    releases: dict[str, list[ValueRow]] = defaultdict(list)
+    for v in values:
+        releases[v.release_name].append(v)
+    ordered = sorted(releases.items(), key=lambda kv: (_kind_rank(kv[1][0].analysis), kv[0]))
+    forecasts = [v for _, vs in ordered for v in vs if v.analysis == "forecast"]
+    forecast_release = next((v.release_name for v in forecasts), None)
+    out: list[Any] = []
+    for release, vs in ordered:
+        kind = vs[0].analysis
+        said = sentences.get(vs[0].release_id, [])
+        if kind == "summary":
+            out.append(kpi_section(release, vs))
+            if said:
+                out.append(dbc.Alert(html.Ul([html.Li(s) for s in said], className="mb-0"),
+                                     color="light", className="mb-4"))
+        elif kind == "comparison":
+            out.append(comparison_section(release, vs, said))
+        elif kind == "distribution":
+            out.append(distribution_section(release, vs, said))
+        elif kind == "trend":
+            out.extend(trend_sections(release, vs, forecasts, forecast_release, said))
+        elif kind == "correlation":
+            out.append(correlation_section(release, vs, said))
+    if forecasts and forecast_release:  # forecasts without a matching trend series
+        out.append(chart_card(
+            PAGE, forecast_release, "Forecast",
+            [graph(trend_figure({}, forecasts, y_title="forecast"),
+                   {"type": f"{PAGE}-graph", "name": forecast_release})],
+        ))
+    return out
+
+
+def _kind_rank(kind: str) -> int:
+    return KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER)
+
+
+# ----------------------------------------------------------------------------- export
+
+
+def export_csv(services: Services, dataset: str, key: str) -> dict[str, Any]:
+    """The "Download CSV" of one chart: the published values behind it, neutralised."""
+    names = set(key.split("#", 1)[0].split("|"))
+    values = [v for v in services.store().latest_values(dataset) if v.release_name in names]
+    text = rows_to_csv(EXPORT_COLUMNS, export_rows(values))
+    return dcc.send_string(text, safe_filename(dataset, key.split("#", 1)[0].split("|")[0]),
+                           type="text/csv")
+
+
+def register_callbacks(app: Dash, services: Services) -> None:
+    @app.callback(
+        Output(f"{PAGE}-content", "children"),
+        Input("app-marker", "data"),
+        State(f"{PAGE}-name", "data"),
+    )
+    def _render(_marker: str | None, name: str | None) -> Any:
+        return render(services, name)
+
+    @app.callback(
+        Output(f"{PAGE}-download", "data"),
+        Input({"type": f"{PAGE}-export", "name": ALL}, "n_clicks"),
+        State(f"{PAGE}-name", "data"),
+        prevent_initial_call=True,
+    )
+    def _export(clicks: list[int | None], name: str | None) -> dict[str, Any]:
+        trigger = ctx.triggered_id
+        if not name or not trigger or not any(clicks) or not ctx.triggered[0].get("value"):
+            raise PreventUpdate
+        try:
+            return export_csv(services, name, str(trigger["name"]))
+        except PipelineError:
+            raise PreventUpdate from None
+
+
+dash.register_page(__name__, path_template="/dataset/<name>", name="Dataset",
+                   title="Dataset", order=1, layout=layout)

@@ -1,0 +1,103 @@
+"""Overview: every dataset with its last release, rows processed, headline insights and
+budget status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import Dash, Input, Output, dcc, html
+
+from analytics.queries import DatasetSummary
+from dashboard.components import (
+    error_panel,
+    fmt_epsilon,
+    fmt_number,
+    fmt_time,
+    no_datasets,
+)
+from dashboard.services import Services
+from privacy.errors import PipelineError
+
+PAGE = "overview"
+HEADLINES = 3
+
+
+def layout(**_query: object) -> html.Div:
+    return html.Div([
+        html.H2("Overview", className="mb-1"),
+        html.P(
+            "Datasets published so far, their latest insights and how much of their privacy "
+            "budget is left.",
+            className="text-muted",
+        ),
+        dcc.Loading(html.Div(id=f"{PAGE}-content"), type="dot", delay_show=400),
+    ], id=f"{PAGE}-page")
+
+
+def budget_bar(d: DatasetSummary) -> dbc.Progress:
+    share = 100.0 * d.epsilon_spent / d.epsilon_cap if d.epsilon_cap > 0 else 100.0
+    colour = "danger" if d.exhausted else ("warning" if share >= 80 else "success")
+    return dbc.Progress(value=min(share, 100.0), color=colour, className="mb-1",
+                        style={"height": "8px"})
+
+
+def dataset_card(d: DatasetSummary, headlines: list[str]) -> dbc.Card:
+    status = (dbc.Badge("budget exhausted", color="danger", className="ms-2")
+              if d.exhausted else None)
+    insights: list[Any] = (
+        [html.Li(text) for text in headlines]
+        if headlines else [html.Li("No insights yet.", className="text-muted")]
+    )
+    return dbc.Card([
+        dbc.CardHeader([
+            dcc.Link(d.name, href=f"/dataset/{d.name}", className="fw-semibold fs-5",
+                     id={"type": f"{PAGE}-dataset-link", "name": d.name}),
+            status,
+        ]),
+        dbc.CardBody([
+            dbc.Row([
+                dbc.Col([html.Div("Last release", className="small text-muted"),
+                         html.Div(fmt_time(d.last_release_at))]),
+                dbc.Col([html.Div("Rows processed", className="small text-muted"),
+                         html.Div(fmt_number(d.rows_processed))]),
+                dbc.Col([html.Div("Runs", className="small text-muted"),
+                         html.Div(fmt_number(d.runs))]),
+            ], className="mb-3"),
+            html.Div(
+                f"Privacy budget: ε {fmt_epsilon(d.epsilon_spent)} spent of "
+                f"{fmt_epsilon(d.epsilon_cap)} ({d.policy})",
+                className="small text-muted",
+            ),
+            budget_bar(d),
+            html.H6("Headline insights", className="mt-3"),
+            html.Ul(insights, className="mb-0"),
+        ]),
+    ], className="h-100 shadow-sm")
+
+
+def render(services: Services) -> Any:
+    try:
+        store = services.store()
+        summaries = store.datasets()
+        if not summaries:
+            return no_datasets(PAGE)
+        cards = [
+            dbc.Col(dataset_card(d, store.insights(d.name, limit=HEADLINES)), md=6,
+                    className="mb-4")
+            for d in summaries
+        ]
+    except PipelineError as exc:
+        return error_panel(exc, PAGE)
+    return dbc.Row(cards)
+
+
+def register_callbacks(app: Dash, services: Services) -> None:
+    @app.callback(Output(f"{PAGE}-content", "children"), Input("app-marker", "data"))
+    def _render(_marker: str | None) -> Any:
+        return render(services)
+
+
+dash.register_page(__name__, path="/", name="Overview", title="Overview", order=0,
+                   layout=layout)

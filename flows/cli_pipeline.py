@@ -1,0 +1,130 @@
+"""Pipeline commands: up, drop, process, demo."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from flows.keys import landing_key
+from flows.settings import Settings
+from privacy.errors import InputRejected, PipelineError
+
+
+def _out(line: str) -> None:
+    print(line, flush=True)
+
+
+def _prefect_defaults(settings: Settings) -> None:
+    """Before Prefect is imported: keep its home in the state dir and its analytics off."""
+    os.environ.setdefault("PREFECT_HOME", str(settings.prefect_home))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_RESULTS_PERSIST_BY_DEFAULT", "false")
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from flows.up import run_up
+
+    return run_up(Settings(), out=_out)
+
+
+def _drop(settings: Settings, path: Path, dataset: str) -> Any:
+    from flows.objectstore import open_store
+
+    if not path.is_file():
+        raise PipelineError(f"{path}: no such file")
+    lk = landing_key(dataset, path.name)
+    store = open_store(settings)
+    info = store.put_file(lk.key, path)
+    return info
+
+
+def cmd_drop(args: argparse.Namespace) -> int:
+    settings = Settings()
+    info = _drop(settings, Path(args.file), args.dataset)
+    _out(f"dropped {info.key} ({info.size} bytes, etag {info.etag}) into {_where(settings)}")
+    return 0
+
+
+def _where(settings: Settings) -> str:
+    if settings.uses_s3:
+        return f"s3 bucket {settings.s3_bucket} at {settings.s3_endpoint}"
+    return str(settings.objects_dir)
+
+
+def cmd_process(args: argparse.Namespace) -> int:
+    settings = Settings()
+    _prefect_defaults(settings)
+    settings.state.mkdir(parents=True, exist_ok=True)
+    from flows.process_object import process_object
+
+    info = _drop(settings, Path(args.file), args.dataset)
+    contract = str(Path(args.contract).resolve()) if args.contract else None
+    state = process_object(
+        bucket=info.bucket, key=info.key, etag=info.etag, size=info.size,
+        contract_path=contract, return_state=True,
+    )
+    message = " ".join((state.message or "").split())
+    if state.name == "Rejected":
+        raise InputRejected(message)
+    if state.is_failed() or state.is_crashed():
+        raise PipelineError(message or f"the run ended {state.name}")
+    if state.name == "BudgetExhausted":
+        print(f"budget exhausted: {message}", file=sys.stderr)
+        return 1
+    _out(f"{state.name.lower()}: {message}" if message else state.name.lower())
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from flows.demo import write_employee_csv
+
+    settings = Settings()
+    contract = settings.contracts_dir / "employees.yaml"
+    if not contract.is_file():
+        raise PipelineError(
+            f"{contract} is missing: the demo needs the example contract; run from the project "
+            "folder or set PA_CONTRACTS_DIR to a folder holding employees.yaml"
+        )
+    with tempfile.TemporaryDirectory(prefix="pa-demo-") as tmp:
+        name = f"projects-{os.getpid()}-{args.seed}.csv"
+        path = write_employee_csv(Path(tmp) / name, rows=args.rows, employees=max(args.rows // 5, 10), seed=args.seed)
+        info = _drop(settings, path, "employees")
+    _out(f"dropped {args.rows} synthetic project rows as {info.key} into {_where(settings)}")
+    _out("watch the run in the Prefect UI; results appear on the dashboard's employees page")
+    return 0
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("up", help="start the whole service in the foreground (Ctrl-C stops it)",
+                       description="Start the Prefect server, the served deployments, the folder "
+                       "watcher, the webhook receiver and the dashboard; print their URLs.")
+    p.set_defaults(handler=cmd_up)
+
+    p = sub.add_parser("drop", help="put a file into landing/<dataset>/ of the configured store",
+                       description="Put FILE into landing/<DATASET>/ of the configured object store "
+                       "(local folder, or S3 when PA_S3_ENDPOINT is set); a running service picks it up.")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--dataset", required=True, metavar="NAME")
+    p.set_defaults(handler=cmd_drop)
+
+    p = sub.add_parser("process", help="run the pipeline once on a file, synchronously",
+                       description="Drop FILE into landing/<NAME>/ and run the process-object flow "
+                       "on it now, without `up`. Exit 0 on success, 2 when the input is rejected "
+                       "(reason on stderr), 1 on other errors.")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--dataset", required=True, metavar="NAME")
+    p.add_argument("--contract", metavar="PATH", help="contract file (default: <contracts dir>/<NAME>.yaml)")
+    p.set_defaults(handler=cmd_process)
+
+    p = sub.add_parser("demo", help="drop a synthetic employee file (example contract)",
+                       description="Generate synthetic employee project data and drop it into "
+                       "landing/employees/, so a running service shows results within a minute.")
+    p.add_argument("--rows", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=7)
+    p.set_defaults(handler=cmd_demo)

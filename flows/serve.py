@@ -1,0 +1,97 @@
+"""Serve the deployments: `process-object` (event-triggered) and `sweep-landing` (scheduled).
+
+Both also appear in the Prefect UI, where they can be run or scheduled by hand.
+
+Flow runs start in fresh processes. Importing the pipeline (Great Expectations above all)
+takes several seconds, so runs are forked from a pre-warmed fork server that imported it
+once (``PA_WARM_START=false`` turns this off and uses Prefect's default spawn).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+from datetime import timedelta
+from typing import Any
+
+from prefect import serve
+from prefect.events import DeploymentEventTrigger
+
+from flows.process_object import FLOW_NAME, process_object
+from flows.settings import Settings
+from flows.sweep import sweep_landing
+
+log = logging.getLogger("privacy_analytics.serve")
+
+#: modules the fork server imports once, so every flow run starts warm
+WARM_MODULES = ["flows.process_object", "flows.sweep"]
+
+
+def object_trigger(namespace: str) -> DeploymentEventTrigger:
+    return DeploymentEventTrigger(
+        name="object-created",
+        description="one flow run per object dropped into landing/",
+        expect={f"{namespace}.object.created"},
+        match={"prefect.resource.id": f"{namespace}.object.*"},
+        parameters={
+            "bucket": "{{ event.resource.bucket }}",
+            "key": "{{ event.resource.key }}",
+            "etag": "{{ event.payload.etag }}",
+        },
+    )
+
+
+def deployments(settings: Settings) -> list[Any]:
+    return [
+        process_object.to_deployment(
+            name=FLOW_NAME,
+            triggers=[object_trigger(settings.event_namespace)],
+            description="Validate, mask and release one object; started by object events.",
+            tags=["privacy-analytics"],
+        ),
+        sweep_landing.to_deployment(
+            name="sweep-landing",
+            interval=timedelta(seconds=settings.sweep_interval_seconds),
+            description="Emit events for objects in landing/ that were never processed.",
+            tags=["privacy-analytics"],
+        ),
+    ]
+
+
+class _WarmContext:
+    """Stands in for ``multiprocessing`` inside Prefect's flow engine: returns a fork-server
+    context with the pipeline preloaded whenever Prefect asks for 'spawn'."""
+
+    def __init__(self) -> None:
+        self._ctx = multiprocessing.get_context("forkserver")
+        self._ctx.set_forkserver_preload(WARM_MODULES)
+
+    def get_context(self, method: str | None = None) -> Any:
+        if method == "spawn":
+            return self._ctx
+        return multiprocessing.get_context(method)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(multiprocessing, name)
+
+
+def enable_warm_start() -> bool:
+    import prefect.flow_engine as engine
+
+    if getattr(engine, "multiprocessing", None) is not multiprocessing:
+        log.warning("this Prefect version has no patch point for warm starts; using spawn")
+        return False
+    engine.multiprocessing = _WarmContext()  # type: ignore[assignment]
+    return True
+
+
+def main() -> None:
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s serve %(levelname)s %(message)s")
+    if settings.warm_start:
+        enable_warm_start()
+    serve(*deployments(settings), print_starter=False, limit=settings.run_limit)
+
+
+if __name__ == "__main__":
+    main()

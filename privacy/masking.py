@@ -1,0 +1,177 @@
+"""Masking: drop, pseudonymize, generalize and suppress, as pure lazy polars transforms.
+
+``mask(conformed, contract, key)`` applies, in this order:
+
+1. rows with a null in a ``missing: drop_row`` column are dropped;
+2. generalization of the columns that declare ``generalize`` (numeric bands, date
+   truncation to month/quarter/year, text prefixes, top-coding);
+3. columns whose action is ``drop`` (identifiers, free text and ignored columns by default)
+   are removed; columns whose action is ``pseudonymize`` become keyed HMAC-SHA256 tokens
+   (``pa1_`` + 64 hex digits) computed by the polars-hash plugin, byte-for-byte Python's
+   ``hmac.new(key, value.encode(), "sha256").hexdigest()``;
+4. k-anonymity (and optional l-diversity) over the quasi-identifiers, on the generalized
+   values: rows of classes smaller than k are suppressed (``privacy.anonymity``).
+
+Pseudonyms are stable across files for one key, so a person's rows can be bounded. Key
+rotation: a new key gives new tokens for everyone; tokens made under the old key no longer
+link to new ones. Rotate between datasets' lifetimes, or re-mask the kept raw files.
+
+``mask_counts(conformed, contract)`` is a lazy one-row frame {rows_in,
+rows_dropped_missing, rows_suppressed, rows_out}, so a caller can report suppression
+separately from missing-value drops (collect it with the streaming engine).
+"""
+
+from __future__ import annotations
+
+import polars as pl
+import polars_hash  # noqa: F401 - registers the `chash` expression namespace
+
+from privacy import anonymity
+from privacy.contract import (
+    BandGeneralization,
+    Column,
+    Contract,
+    DateGeneralization,
+    Missing,
+    PrefixGeneralization,
+    TopCodeGeneralization,
+)
+from privacy.errors import ContractError, PipelineError
+from privacy.reports import MaskSummary
+
+PSEUDONYM_PREFIX = "pa1_"
+_DATE_EVERY = {"month": "1mo", "quarter": "1q", "year": "1y"}
+
+
+def _key_text(key: bytes) -> str:
+    if not key:
+        raise PipelineError("the pseudonym key is empty: set PA_PSEUDONYM_KEY")
+    try:
+        return key.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PipelineError("the pseudonym key must be UTF-8 text") from None
+
+
+def pseudonymize_expr(expr: pl.Expr, key: bytes) -> pl.Expr:
+    """Keyed HMAC-SHA256 token of ``expr`` (cast to text); null stays null."""
+    digest = expr.cast(pl.String).chash.hmac_sha256(key=_key_text(key))  # type: ignore[attr-defined]
+    return pl.lit(PSEUDONYM_PREFIX) + digest
+
+
+def generalize_expr(name: str, col: Column, dtype: pl.DataType) -> pl.Expr:
+    """The generalized form of column ``name``; raises ContractError if it cannot apply."""
+    g = col.generalize
+    c = pl.col(name)
+    if isinstance(g, BandGeneralization):
+        if not dtype.is_numeric():
+            raise ContractError(f"columns.{name}.generalize: band needs a numeric column")
+        band = ((c - g.origin) / g.width).floor() * g.width + g.origin
+        if dtype.is_integer() and float(g.width).is_integer() and float(g.origin).is_integer():
+            return band.cast(pl.Int64).alias(name)
+        return band.cast(pl.Float64).alias(name)
+    if isinstance(g, DateGeneralization):
+        if not dtype.is_temporal():
+            raise ContractError(f"columns.{name}.generalize: date needs a date or datetime column")
+        return c.dt.truncate(_DATE_EVERY[g.to]).alias(name)
+    if isinstance(g, PrefixGeneralization):
+        return c.cast(pl.String).str.slice(0, g.length).alias(name)
+    if isinstance(g, TopCodeGeneralization):
+        if not dtype.is_numeric():
+            raise ContractError(f"columns.{name}.generalize: top_code needs a numeric column")
+        return c.clip(g.bottom, g.top).alias(name)
+    return c
+
+
+def mask_summary(contract: Contract) -> MaskSummary:
+    """What ``mask`` does to each column of ``contract``."""
+    dropped, pseudo, generalized, kept = [], [], [], []
+    for name, col in contract.columns.items():
+        action = col.mask_action
+        if action == "drop":
+            dropped.append(name)
+            continue
+        if action == "pseudonymize":
+            pseudo.append(name)
+        elif col.generalize is not None:
+            generalized.append(name)
+        else:
+            kept.append(name)
+    ld = contract.anonymity.l_diversity
+    return MaskSummary(
+        dropped=dropped,
+        pseudonymized=pseudo,
+        generalized=generalized,
+        kept=kept,
+        quasi_identifiers=_qis(contract),
+        k=contract.anonymity.k,
+        l_diversity=(ld.column, ld.l) if ld else None,
+        drop_row_columns=[n for n, c in contract.columns.items() if c.missing is Missing.DROP_ROW],
+    )
+
+
+def _qis(contract: Contract) -> list[str]:
+    return [q for q in contract.quasi_identifiers if contract.columns[q].mask_action != "drop"]
+
+
+def _drop_rows(lf: pl.LazyFrame, contract: Contract) -> pl.LazyFrame:
+    cols = [n for n, c in contract.columns.items() if c.missing is Missing.DROP_ROW]
+    return lf.drop_nulls(cols) if cols else lf
+
+
+def _transform_columns(lf: pl.LazyFrame, contract: Contract, key: bytes) -> pl.LazyFrame:
+    schema = lf.collect_schema()
+    missing = [n for n in contract.columns if n not in schema]
+    if missing:
+        names = ", ".join(f"'{n}'" for n in missing)
+        raise ContractError(f"mask: the frame lacks declared columns {names}; conform it first")
+    exprs: list[pl.Expr] = []
+    for name, col in contract.columns.items():
+        action = col.mask_action
+        if action == "drop":
+            continue
+        if action == "pseudonymize":
+            exprs.append(pseudonymize_expr(pl.col(name), key).alias(name))
+        elif col.generalize is not None:
+            exprs.append(generalize_expr(name, col, schema[name]))
+        else:
+            exprs.append(pl.col(name))
+    return lf.select(exprs)
+
+
+def _l_div(contract: Contract) -> tuple[str | None, int | None]:
+    ld = contract.anonymity.l_diversity
+    if ld is None or contract.columns.get(ld.column) is None:
+        return None, None
+    if contract.columns[ld.column].mask_action == "drop":
+        raise ContractError(f"anonymity.l_diversity.column: '{ld.column}' is dropped by masking")
+    return ld.column, ld.l
+
+
+def mask(lf: pl.LazyFrame, contract: Contract, key: bytes) -> pl.LazyFrame:
+    """Mask a conformed frame (see the module docstring); pure and lazy."""
+    sensitive, l_div = _l_div(contract)
+    out = _transform_columns(_drop_rows(lf, contract), contract, key)
+    return anonymity.suppress(out, _qis(contract), contract.anonymity.k, sensitive=sensitive, l_div=l_div)
+
+
+def mask_counts(lf: pl.LazyFrame, contract: Contract) -> pl.LazyFrame:
+    """Lazy one-row frame: rows_in, rows_dropped_missing, rows_suppressed, rows_out."""
+    sensitive, l_div = _l_div(contract)
+    kept = _drop_rows(lf, contract)
+    qis = _qis(contract)
+    gen = kept.select(
+        [
+            generalize_expr(n, contract.columns[n], kept.collect_schema()[n])
+            if contract.columns[n].generalize is not None
+            else pl.col(n)
+            for n in [*qis, *([sensitive] if sensitive and sensitive not in qis else [])]
+        ]
+    )
+    sup = anonymity.suppressed_rows(gen, qis, contract.anonymity.k, sensitive=sensitive, l_div=l_div)
+    rows_in = lf.select(pl.len().alias("rows_in"))
+    return pl.concat([rows_in, sup], how="horizontal").select(
+        pl.col("rows_in").cast(pl.Int64),
+        (pl.col("rows_in").cast(pl.Int64) - pl.col("rows").cast(pl.Int64)).alias("rows_dropped_missing"),
+        pl.col("rows_suppressed").cast(pl.Int64),
+        (pl.col("rows").cast(pl.Int64) - pl.col("rows_suppressed").cast(pl.Int64)).alias("rows_out"),
+    )

@@ -1,0 +1,572 @@
+"""Conform a raw file to its contract and validate it, counting failures without values.
+
+Two steps, both on lazy polars frames:
+
+``conform(lf, contract)``
+    Selects the contract's columns in contract order (missing or, by default, extra columns
+    raise ``ContractViolation``), trims text, turns empty text into null and casts every
+    column to its declared type with ``strict=False``: a value that cannot be read becomes
+    null (and is counted by ``validate``). NaN and infinities count as unreadable floats.
+
+``validate(raw, conformed, contract, expectations_dir=...)``
+    Builds the Great Expectations suite of the contract and reports, per rule, how many
+    rows fail it. How it stays in bounded memory on a 10-million-row file:
+
+    1. **One streaming polars pre-pass** over ``raw`` computes every built-in count exactly
+       (a single ``select`` of sums, run with the streaming engine: memory is O(columns),
+       plus one hash set per column declared ``unique``). The conformed values are computed
+       inside that pass with the very expressions ``conform`` uses, so ``conformed`` is
+       only checked for shape.
+    2. **Great Expectations sees only what it needs**: the contract's suite
+       (``build_suite``) runs on the *evidence rows* (rows that break at least one row
+       rule, at most ``evidence_rows`` of them); on a clean file GE is not even imported.
+       Its counts agree with the pre-pass whenever the evidence fits (a test pins this).
+       Cross-row rules (``unique``) are counted by polars only.
+    3. **User expectations** (``<expectations_dir>/<dataset>.expectations.json``, a GE
+       suite in GE's own JSON form) run through GE on every row, streamed in chunks of
+       ``chunk_rows`` rows: one chunk is in pandas at a time. Aggregate expectations (e.g.
+       a column mean) are checked per chunk.
+
+    GE runs with ``partial_unexpected_count: 0`` and without unexpected rows or index
+    lists, and only rule names, columns, success flags and counts are copied out of its
+    results (``GeResult``): no value ever leaves this module.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field, computed_field
+
+from privacy.contract import Column, ColumnType, Contract, Missing, Role
+from privacy.errors import ContractError, ContractViolation
+
+log = logging.getLogger(__name__)
+
+DTYPES: dict[ColumnType, pl.DataType] = {
+    ColumnType.STRING: pl.String(),
+    ColumnType.INTEGER: pl.Int64(),
+    ColumnType.FLOAT: pl.Float64(),
+    ColumnType.BOOLEAN: pl.Boolean(),
+    ColumnType.DATE: pl.Date(),
+    ColumnType.DATETIME: pl.Datetime("us"),
+}
+
+_TRUE = ("true", "t", "yes", "y", "1", "1.0")
+_FALSE = ("false", "f", "no", "n", "0", "0.0")
+_DATETIME_FORMATS = (
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%d",
+)
+#: GE result format: counts only, never a value, an index or a row
+GE_RESULT_FORMAT: dict[str, Any] = {
+    "result_format": "SUMMARY",
+    "partial_unexpected_count": 0,
+    "include_unexpected_rows": False,
+    "return_unique_unexpected": False,
+}
+_TYPE_OK = "__type_ok__"
+
+
+# --------------------------------------------------------------------------- conform
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _names(names: Iterable[str]) -> str:
+    return ", ".join(f"'{n}'" for n in names)
+
+
+def _text(name: str) -> pl.Expr:
+    """Trimmed text, empty -> null."""
+    s = pl.col(name).str.strip_chars()
+    return pl.when(s.str.len_bytes() > 0).then(s)
+
+
+def _integral(f: pl.Expr) -> pl.Expr:
+    ok = f.is_finite() & (f == f.round(0)) & (f.abs() < 2.0**53)
+    return pl.when(ok).then(f).cast(pl.Int64, strict=False)
+
+
+def _finite(f: pl.Expr) -> pl.Expr:
+    return pl.when(f.is_finite()).then(f)
+
+
+def _from_text(name: str, col: Column) -> pl.Expr:
+    s = _text(name)
+    t = col.type
+    if t is ColumnType.STRING:
+        return s
+    if t is ColumnType.INTEGER:
+        return pl.coalesce(s.cast(pl.Int64, strict=False), _integral(s.cast(pl.Float64, strict=False)))
+    if t is ColumnType.FLOAT:
+        return _finite(s.cast(pl.Float64, strict=False))
+    if t is ColumnType.BOOLEAN:
+        mapping = dict.fromkeys(_TRUE, True) | dict.fromkeys(_FALSE, False)
+        return s.str.to_lowercase().replace_strict(mapping, default=None, return_dtype=pl.Boolean)
+    if t is ColumnType.DATE:
+        if col.format:
+            return s.str.strptime(pl.Date, col.format, strict=False)
+        return pl.coalesce(
+            s.str.to_date("%Y-%m-%d", strict=False),
+            *(s.str.to_datetime(f, strict=False).dt.date() for f in _DATETIME_FORMATS[:-1]),
+        )
+    # datetime
+    if col.format:
+        return s.str.strptime(pl.Datetime("us"), col.format, strict=False)
+    return pl.coalesce(*(s.str.to_datetime(f, time_unit="us", strict=False) for f in _DATETIME_FORMATS))
+
+
+def _from_typed(name: str, col: Column, dtype: pl.DataType) -> pl.Expr:
+    c = pl.col(name)
+    t = col.type
+    if dtype.is_nested() or dtype == pl.Object:
+        return pl.lit(None, dtype=DTYPES[t])  # unreadable: counted as type failures
+    if t is ColumnType.STRING:
+        s = c.cast(pl.String, strict=False).str.strip_chars()
+        return pl.when(s.str.len_bytes() > 0).then(s)
+    if t is ColumnType.INTEGER:
+        return _integral(c.cast(pl.Float64, strict=False)) if dtype.is_float() else c.cast(
+            pl.Int64, strict=False
+        )
+    if t is ColumnType.FLOAT:
+        return _finite(c.cast(pl.Float64, strict=False))
+    if t is ColumnType.DATE and isinstance(dtype, pl.Datetime):
+        return c.dt.date()
+    if t is ColumnType.DATETIME and isinstance(dtype, pl.Datetime) and dtype.time_zone:
+        return c.dt.convert_time_zone("UTC").dt.replace_time_zone(None).cast(pl.Datetime("us"))
+    return c.cast(DTYPES[t], strict=False)
+
+
+def conform_expr(name: str, col: Column, dtype: pl.DataType) -> pl.Expr:
+    """The expression that turns raw column ``name`` (of ``dtype``) into its contract type."""
+    if dtype == pl.String:
+        expr = _from_text(name, col)
+    else:
+        expr = _from_typed(name, col, dtype)
+    return expr.cast(DTYPES[col.type]).alias(name)
+
+
+def _raw_present(name: str, dtype: pl.DataType) -> pl.Expr:
+    """True where the raw value is there (non-null, non-blank text)."""
+    if dtype == pl.String:
+        return _text(name).is_not_null()
+    return pl.col(name).is_not_null()
+
+
+def check_columns(schema: pl.Schema, contract: Contract) -> tuple[list[str], list[str]]:
+    """(missing, extra) column names of a frame with ``schema`` against the contract."""
+    present = set(schema.names())
+    missing = [n for n in contract.columns if n not in present]
+    extra = [n for n in schema.names() if n not in contract.columns]
+    return missing, extra
+
+
+def _column_problems(missing: list[str], extra: list[str], contract: Contract) -> str | None:
+    parts = []
+    if missing:
+        parts.append(f"{_plural(len(missing), 'declared column')} missing: {_names(missing)}")
+    if extra and contract.extra_columns == "reject":
+        parts.append(
+            f"{_plural(len(extra), 'column')} not in the contract: {_names(extra)} "
+            "(declare them, or set extra_columns: drop)"
+        )
+    if not parts:
+        return None
+    return f"dataset '{contract.dataset}': " + "; ".join(parts)
+
+
+def conform(lf: pl.LazyFrame, contract: Contract) -> pl.LazyFrame:
+    """Select and cast the contract's columns; pure and lazy (reads only the schema).
+
+    >>> conform(pl.LazyFrame({"x": [" 1", "a"]}), contract)  # doctest: +SKIP
+    """
+    schema = lf.collect_schema()
+    missing, extra = check_columns(schema, contract)
+    problem = _column_problems(missing, extra, contract)
+    if problem:
+        raise ContractViolation(problem)
+    return lf.select(conform_expr(n, c, schema[n]) for n, c in contract.columns.items())
+
+
+# --------------------------------------------------------------------------- report model
+
+
+class RuleResult(BaseModel):
+    """One rule on one column: how many rows (or columns, for column rules) fail it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rule: str
+    column: str | None = None
+    failed_count: int = Field(ge=0)
+
+    def describe(self) -> str:
+        where = f" on '{self.column}'" if self.column is not None else ""
+        if self.rule == "column_present":
+            return f"column '{self.column}' is missing"
+        if self.rule == "no_extra_columns":
+            return f"column '{self.column}' is not in the contract"
+        return f"{self.rule}{where}: {_plural(self.failed_count, 'row')}"
+
+
+class GeResult(BaseModel):
+    """What is kept of one Great Expectations result: names, a flag and counts."""
+
+    model_config = ConfigDict(frozen=True)
+
+    expectation: str
+    column: str | None = None
+    success: bool
+    element_count: int | None = None
+    unexpected_count: int | None = None
+    source: str = "contract"  # "contract" or "user"
+
+
+class ValidationReport(BaseModel):
+    """Counts-only outcome of validating one file against its contract."""
+
+    dataset: str
+    contract_version: int
+    rows: int = Field(ge=0)
+    rules: list[RuleResult] = Field(default_factory=list)
+    #: measure -> rows outside the contract's bounds (clamped before release, not a failure)
+    clamped: dict[str, int] = Field(default_factory=dict)
+    #: rows fed to GE for the contract suite (evidence rows) and for user expectations
+    ge_rows_checked: int = 0
+    ge_results: list[GeResult] = Field(default_factory=list)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def ok(self) -> bool:
+        return all(r.failed_count == 0 for r in self.rules)
+
+    @property
+    def failures(self) -> list[RuleResult]:
+        return [r for r in self.rules if r.failed_count > 0]
+
+    def reason(self) -> str:
+        """One line naming the failing rules, columns and counts (never values)."""
+        fails = self.failures
+        if not fails:
+            return f"dataset '{self.dataset}': all {len(self.rules)} rules pass on {self.rows} rows"
+        shown = "; ".join(r.describe() for r in fails[:8])
+        more = f"; and {len(fails) - 8} more" if len(fails) > 8 else ""
+        return (
+            f"dataset '{self.dataset}': {_plural(len(fails), 'rule')} failed on "
+            f"{_plural(self.rows, 'row')}: {shown}{more}"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+# --------------------------------------------------------------------------- GE suite
+
+
+def build_suite(contract: Contract) -> list[dict[str, Any]]:
+    """The contract's row rules as GE expectation configurations ({"type", "kwargs", "meta"}).
+
+    ``meta.rule`` names the report rule each expectation checks. Type checks run on an
+    indicator column (``__type_ok__<col>``: the raw value was empty or could be read).
+    """
+    out: list[dict[str, Any]] = []
+    for name, col in contract.columns.items():
+        out.append(
+            {
+                "type": "expect_column_values_to_be_in_set",
+                "kwargs": {"column": _TYPE_OK + name, "value_set": [True]},
+                "meta": {"rule": "type", "column": name},
+            }
+        )
+        if col.missing is Missing.REJECT:
+            out.append(
+                {
+                    "type": "expect_column_values_to_not_be_null",
+                    "kwargs": {"column": name},
+                    "meta": {"rule": "not_null", "column": name},
+                }
+            )
+        if col.keys is not None:
+            out.append(
+                {
+                    "type": "expect_column_values_to_be_in_set",
+                    "kwargs": {"column": name, "value_set": list(col.keys)},
+                    "meta": {"rule": "in_keys", "column": name},
+                }
+            )
+        if col.role is Role.MEASURE and col.bounds is not None:
+            out.append(
+                {
+                    "type": "expect_column_values_to_be_between",
+                    "kwargs": {"column": name, "min_value": col.bounds[0], "max_value": col.bounds[1]},
+                    "meta": {"rule": "clamped", "column": name},
+                }
+            )
+    return out
+
+
+def load_user_expectations(expectations_dir: Path | None, dataset: str) -> list[dict[str, Any]]:
+    """User expectations stored beside the contract, or [] when there are none.
+
+    The file is GE's suite JSON: ``{"expectations": [{"type": ..., "kwargs": {...}}]}``.
+    """
+    if expectations_dir is None:
+        return []
+    path = expectations_dir / f"{dataset}.expectations.json"
+    if not path.is_file():
+        return []
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ContractError(f"{path}: cannot read expectations ({type(exc).__name__})") from None
+    items = data.get("expectations") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        raise ContractError(f"{path}: expected a JSON object with an 'expectations' list")
+    for i, item in enumerate(items):
+        if not (isinstance(item, dict) and isinstance(item.get("type"), str)):
+            raise ContractError(f"{path}: expectations.{i}: each expectation needs a 'type'")
+        if not isinstance(item.get("kwargs", {}), dict):
+            raise ContractError(f"{path}: expectations.{i}.kwargs must be an object")
+    return [{"type": e["type"], "kwargs": dict(e.get("kwargs", {})), "meta": {}} for e in items]
+
+
+class _GeRunner:
+    """An ephemeral GE context with one pandas dataframe asset and one suite."""
+
+    def __init__(self, configs: list[dict[str, Any]], name: str) -> None:
+        import great_expectations as gx  # slow import: only when GE has work to do
+        from great_expectations.expectations.expectation_configuration import (
+            ExpectationConfiguration,
+        )
+
+        logging.getLogger("great_expectations").setLevel(logging.WARNING)
+        self._ctx = gx.get_context(mode="ephemeral")
+        asset = self._ctx.data_sources.add_pandas(f"pa-{name}").add_dataframe_asset("frame")
+        batch = asset.add_batch_definition_whole_dataframe("all")
+        suite = gx.ExpectationSuite(name=f"pa-{name}")
+        for i, cfg in enumerate(configs):
+            try:
+                exp = ExpectationConfiguration(type=cfg["type"], kwargs=cfg["kwargs"]).to_domain_obj()
+            except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                raise ContractError(
+                    f"expectation {i} ('{cfg['type']}') is not a valid GE expectation "
+                    f"({type(exc).__name__})"
+                ) from None
+            suite.add_expectation(exp)
+        self._suite = self._ctx.suites.add(suite)
+        self._vd = self._ctx.validation_definitions.add(
+            gx.ValidationDefinition(name=f"pa-{name}", data=batch, suite=self._suite)
+        )
+
+    def run(self, df: Any) -> list[dict[str, Any]]:
+        """Raw GE results for pandas frame ``df`` (as JSON dicts, result format counts-only)."""
+        result = self._vd.run(batch_parameters={"dataframe": df}, result_format=GE_RESULT_FORMAT)
+        return [r.to_json_dict() for r in result.results]
+
+
+def _ge_counts(raw_results: list[dict[str, Any]]) -> list[tuple[str, str | None, bool, int | None, int | None]]:
+    out = []
+    for r in raw_results:
+        cfg = r.get("expectation_config", {})
+        res = r.get("result") or {}
+        col = cfg.get("kwargs", {}).get("column")
+        out.append(
+            (
+                str(cfg.get("type")),
+                col if isinstance(col, str) else None,
+                bool(r.get("success")),
+                res.get("element_count") if isinstance(res.get("element_count"), int) else None,
+                res.get("unexpected_count") if isinstance(res.get("unexpected_count"), int) else None,
+            )
+        )
+    return out
+
+
+# --------------------------------------------------------------------------- validate
+
+
+def _prepass(
+    raw: pl.LazyFrame, schema: pl.Schema, contract: Contract, present: list[str]
+) -> dict[str, Any]:
+    exprs: list[pl.Expr] = [pl.len().alias("rows")]
+    for name in present:
+        col = contract.columns[name]
+        conf = conform_expr(name, col, schema[name])
+        exprs.append(_raw_present(name, schema[name]).sum().alias(f"raw_nn:{name}"))
+        exprs.append(conf.is_not_null().sum().alias(f"nn:{name}"))
+        if col.keys is not None:
+            outside = conf.is_not_null() & ~conf.cast(pl.String).is_in(col.keys)
+            exprs.append(outside.sum().alias(f"in_keys:{name}"))
+        if col.bounds is not None:
+            lo, hi = col.bounds
+            exprs.append(((conf < lo) | (conf > hi)).sum().alias(f"clamped:{name}"))
+        if col.unique:
+            exprs.append(conf.drop_nulls().n_unique().alias(f"distinct:{name}"))
+    row = raw.select(exprs).collect(engine="streaming").row(0, named=True)
+    return {k: int(v or 0) for k, v in row.items()}
+
+
+def _evidence_filter(schema: pl.Schema, contract: Contract, present: list[str]) -> pl.Expr:
+    bad: list[pl.Expr] = []
+    for name in present:
+        col = contract.columns[name]
+        conf = conform_expr(name, col, schema[name])
+        bad.append(_raw_present(name, schema[name]) & conf.is_null())
+        if col.missing is Missing.REJECT:
+            bad.append(conf.is_null())
+        if col.keys is not None:
+            bad.append(conf.is_not_null() & ~conf.cast(pl.String).is_in(col.keys))
+        if col.bounds is not None:
+            bad.append((conf < col.bounds[0]) | (conf > col.bounds[1]))
+    return pl.any_horizontal(bad) if bad else pl.lit(False)
+
+
+def _evidence_frame(
+    raw: pl.LazyFrame, schema: pl.Schema, contract: Contract, present: list[str], limit: int
+) -> pl.DataFrame:
+    cols: list[pl.Expr] = []
+    for name in present:
+        col = contract.columns[name]
+        conf = conform_expr(name, col, schema[name])
+        cols.append(conf)
+        cols.append((~_raw_present(name, schema[name]) | conf.is_not_null()).alias(_TYPE_OK + name))
+    flt = _evidence_filter(schema, contract, present)
+    return raw.filter(flt).select(cols).head(limit).collect(engine="streaming")
+
+
+def _to_pandas(df: pl.DataFrame) -> Any:
+    # dates become pandas datetimes so GE's comparisons work; nulls stay nulls
+    return df.with_columns(pl.col(pl.Date).cast(pl.Datetime("us"))).to_pandas()
+
+
+def validate(
+    raw: pl.LazyFrame,
+    conformed: pl.LazyFrame,
+    contract: Contract,
+    *,
+    expectations_dir: Path | None = None,
+    evidence_rows: int = 100_000,
+    chunk_rows: int = 250_000,
+) -> ValidationReport:
+    """Validate ``raw`` against ``contract``; see the module docstring for how.
+
+    ``conformed`` must be ``conform(raw, contract)`` (its columns are checked); missing or
+    extra columns are reported as failed rules rather than raised, so ``contract check``
+    can show everything at once.
+    """
+    schema = raw.collect_schema()
+    missing, extra = check_columns(schema, contract)
+    present = [n for n in contract.columns if n not in missing]
+    if not missing and list(conformed.collect_schema().names()) != list(contract.columns):
+        raise ContractViolation(
+            f"dataset '{contract.dataset}': the conformed frame does not have the contract's "
+            "columns; pass conform(raw, contract)"
+        )
+    rules: list[RuleResult] = [RuleResult(rule="column_present", column=n, failed_count=1) for n in missing]
+    if contract.extra_columns == "reject":
+        rules += [RuleResult(rule="no_extra_columns", column=n, failed_count=1) for n in extra]
+
+    counts = _prepass(raw, schema, contract, present)
+    rows = counts["rows"]
+    clamped: dict[str, int] = {}
+    for name in present:
+        col = contract.columns[name]
+        nn = counts[f"nn:{name}"]
+        rules.append(RuleResult(rule="type", column=name, failed_count=counts[f"raw_nn:{name}"] - nn))
+        if col.missing is Missing.REJECT:
+            rules.append(RuleResult(rule="not_null", column=name, failed_count=rows - nn))
+        if col.keys is not None:
+            rules.append(RuleResult(rule="in_keys", column=name, failed_count=counts[f"in_keys:{name}"]))
+        if col.bounds is not None:
+            clamped[name] = counts[f"clamped:{name}"]
+        if col.unique:
+            rules.append(
+                RuleResult(rule="unique", column=name, failed_count=nn - counts[f"distinct:{name}"])
+            )
+
+    ge_results: list[GeResult] = []
+    ge_rows = 0
+    row_failures = any(r.failed_count for r in rules if r.rule in ("type", "not_null", "in_keys"))
+    if present and (row_failures or any(clamped.values())):
+        suite = [c for c in build_suite(contract) if c["meta"]["column"] in present]
+        evidence = _evidence_frame(raw, schema, contract, present, evidence_rows)
+        ge_rows += evidence.height
+        runner = _GeRunner(suite, f"{contract.dataset}-contract")
+        for cfg, (etype, _, ok, n, bad) in zip(suite, _ge_counts(runner.run(_to_pandas(evidence))), strict=True):
+            ge_results.append(
+                GeResult(
+                    expectation=f"{etype}:{cfg['meta']['rule']}",
+                    column=cfg["meta"]["column"],
+                    success=ok,
+                    element_count=n,
+                    unexpected_count=bad,
+                )
+            )
+
+    user = load_user_expectations(expectations_dir, contract.dataset)
+    if user and not missing:
+        user_results, user_rows = _run_user(conformed, user, contract.dataset, chunk_rows)
+        ge_results += user_results
+        ge_rows += user_rows
+        for r in user_results:
+            rules.append(
+                RuleResult(
+                    rule=f"user:{r.expectation}",
+                    column=r.column,
+                    failed_count=r.unexpected_count if r.unexpected_count is not None else int(not r.success),
+                )
+            )
+
+    report = ValidationReport(
+        dataset=contract.dataset,
+        contract_version=contract.version,
+        rows=rows,
+        rules=rules,
+        clamped=clamped,
+        ge_rows_checked=ge_rows,
+        ge_results=ge_results,
+    )
+    log.info("validated dataset %s: %d rows, %d failed rules", contract.dataset, rows, len(report.failures))
+    return report
+
+
+def _run_user(
+    conformed: pl.LazyFrame, configs: list[dict[str, Any]], dataset: str, chunk_rows: int
+) -> tuple[list[GeResult], int]:
+    runner = _GeRunner(configs, f"{dataset}-user")
+    totals: list[list[Any]] = [[c["type"], c["kwargs"].get("column"), True, 0, None] for c in configs]
+    rows = 0
+    for chunk in conformed.collect_batches(chunk_size=chunk_rows, engine="streaming"):
+        if chunk.height == 0:
+            continue
+        rows += chunk.height
+        for tot, (_, _, ok, n, bad) in zip(totals, _ge_counts(runner.run(_to_pandas(chunk))), strict=True):
+            tot[2] = tot[2] and ok
+            tot[3] += n or 0
+            if bad is not None:
+                tot[4] = (tot[4] or 0) + bad
+    results = [
+        GeResult(
+            expectation=str(t[0]),
+            column=t[1] if isinstance(t[1], str) else None,
+            success=bool(t[2]),
+            element_count=t[3] if t[3] else None,
+            unexpected_count=t[4],
+            source="user",
+        )
+        for t in totals
+    ]
+    return results, rows
