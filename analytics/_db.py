@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import and_, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, make_url
 
@@ -134,6 +134,28 @@ def window_start(policy: str, window: str | None, now: datetime) -> datetime | N
     if window == "quarter":
         return day.replace(month=3 * ((day.month - 1) // 3) + 1, day=1)
     return day.replace(month=1, day=1)
+
+
+def window_end(window: str | None, start: datetime) -> datetime:
+    """Start of the calendar period after the one starting at ``start``."""
+    if window == "day":
+        return start + timedelta(days=1)
+    if window == "week":
+        return start + timedelta(days=7)
+    months = {"month": 1, "quarter": 3, "year": 12}.get(window or "")
+    if months is None:
+        raise PipelineError(f"budget window must be one of {', '.join(WINDOWS)}")
+    total = start.year * 12 + start.month - 1 + months
+    return start.replace(year=total // 12, month=total % 12 + 1, day=1)
+
+
+def in_window(column: Any, policy: str, window: str | None, now: datetime) -> Any:
+    """SQL condition: ``column`` (a timestamp) falls in the current budget window of ``now``
+    (None under the lifetime policy: every time counts)."""
+    start = window_start(policy, window, now)
+    if start is None:
+        return None
+    return and_(column >= start, column < window_end(window, start))
 
 
 def finite_number(value: Any) -> bool:

@@ -56,8 +56,10 @@ class LinearFit:
 
     def predict(self, x: float) -> ForecastPoint:
         y = self.intercept + self.slope * x
-        half = t975(self.n - 2) * self.resid_sd * math.sqrt(
-            1 + 1 / self.n + (x - self.x_mean) ** 2 / self.sxx
+        half = (
+            t975(self.n - 2)
+            * self.resid_sd
+            * math.sqrt(1 + 1 / self.n + (x - self.x_mean) ** 2 / self.sxx)
         )
         return ForecastPoint(int(x), y, y - half, y + half)
 

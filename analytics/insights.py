@@ -88,9 +88,7 @@ def comparison_insights(
 ) -> list[str]:
     """Pairwise sentences from "difference" and "ratio" values (simultaneous intervals)."""
     diffs = [v for v in values if v.metric == "difference"]
-    ratios = {
-        (v.group.get(by), v.group.get(f"{by}_vs")): v for v in values if v.metric == "ratio"
-    }
+    ratios = {(v.group.get(by), v.group.get(f"{by}_vs")): v for v in values if v.metric == "ratio"}
     groups = sorted({v.group[by] for v in values if v.metric == "mean" and by in v.group})
     clear = [d for d in diffs if excludes_zero(d)]
     if not clear:
@@ -127,9 +125,7 @@ def comparison_insights(
     return out
 
 
-def trend_insights(
-    series: Sequence[PublishedValue], what: str, noun: str
-) -> list[str]:
+def trend_insights(series: Sequence[PublishedValue], what: str, noun: str) -> list[str]:
     """First versus last released period; a change is clear only if its interval excludes 0."""
     pts = [v for v in series if v.lower is not None and v.upper is not None]
     if len(pts) < 2:
@@ -160,9 +156,7 @@ def correlation_insights(a: str, b: str, r: PublishedValue) -> list[str]:
             f"{label(a).capitalize()} and {label(b)} show a clear {strength(r.value)} {sign} "
             f"correlation (r = {r.value:.2f}, {iv})."
         ]
-    return [
-        f"No clear correlation between {label(a)} and {label(b)} (r = {r.value:.2f}, {iv})."
-    ]
+    return [f"No clear correlation between {label(a)} and {label(b)} (r = {r.value:.2f}, {iv})."]
 
 
 def forecast_insights(

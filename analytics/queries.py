@@ -8,8 +8,8 @@ database itself refuses writes whatever the client does.
 Everything here is an aggregate, a count or bookkeeping; the store holds nothing else.
 
     store = ReadOnlyStore(url)           # never connects until the first query
-    for d in store.datasets():
-        print(d.name, d.epsilon_remaining)
+    remaining = {d.name: d.epsilon_remaining for d in store.datasets()}
+    marker = store.change_marker()       # poll it; refresh the page when it changes
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from sqlalchemy.pool import NullPool
 
 from analytics._db import (
     DEFAULT_RESERVATION_TIMEOUT,
+    in_window,
     install_sqlite_hooks,
     parse_url,
     safe_url,
@@ -315,10 +316,12 @@ class ReadOnlyStore:
         now = self._clock()
         start = window_start(ds.policy, ds.window, now)
         committed = ledger.c.state == "committed"
-        live = and_(ledger.c.state == "reserved", ledger.c.created_at > self._live_after())
+        live_after = now - self.reservation_timeout
+        live = and_(ledger.c.state == "reserved", ledger.c.created_at > live_after)
         cond = and_(ledger.c.dataset == ds.name, or_(committed, live))
-        if start is not None:
-            cond = and_(cond, ledger.c.created_at >= start)
+        window = in_window(ledger.c.created_at, ds.policy, ds.window, now)
+        if window is not None:
+            cond = and_(cond, window)
         c_eps, c_delta, r_eps, r_delta = (
             float(x)
             for x in conn.execute(

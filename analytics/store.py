@@ -21,6 +21,12 @@ object version in one transaction, so a crash leaves neither spend nor values. A
 reservation older than ``reservation_timeout`` belongs to a crashed run: it released
 nothing, so it no longer counts (and cannot be published without a fresh budget check).
 
+Budget policies: ``lifetime`` (the default) adds every spend up forever. ``window`` resets
+the spend at the start of each calendar period (day, ISO week, month, quarter or year, in
+UTC). That is a weaker guarantee: a person present in many periods loses ε per period, so
+the total loss over the dataset's life has no bound. Choose it only when each period's
+data are about different people, or when your privacy policy accepts a per-period bound.
+
 Exactly-once (invariant 6): ``published_objects`` has one row per (bucket, key, etag);
 publishing an object version again cancels the reservation and returns False.
 """
@@ -59,6 +65,7 @@ from analytics._db import (
     DEFAULT_RESERVATION_TIMEOUT,
     READ_ONLY_OPTION,
     finite_number,
+    in_window,
     install_sqlite_hooks,
     parse_url,
     safe_url,
@@ -339,16 +346,16 @@ class AggregateStore:
     def _spend(
         self,
         conn: Connection,
-        dataset: str,
-        start: datetime | None,
+        ds: Row[Any],
         now: datetime,
         exclude_id: int | None = None,
     ) -> Spend:
         committed = ledger.c.state == "committed"
         live = and_(ledger.c.state == "reserved", ledger.c.created_at > self._live_after(now))
-        cond = and_(ledger.c.dataset == dataset, or_(committed, live))
-        if start is not None:
-            cond = and_(cond, ledger.c.created_at >= start)
+        cond = and_(ledger.c.dataset == ds.name, or_(committed, live))
+        window = in_window(ledger.c.created_at, ds.policy, ds.window, now)
+        if window is not None:
+            cond = and_(cond, window)
         if exclude_id is not None:
             cond = and_(cond, ledger.c.id != exclude_id)
         row = conn.execute(
@@ -407,7 +414,7 @@ class AggregateStore:
         with self._transaction() as conn:
             ds = self._upsert_dataset(conn, contract, now)
             start = window_start(ds.policy, ds.window, now)
-            spend = self._spend(conn, contract.dataset, start, now)
+            spend = self._spend(conn, ds, now)
             self._check_budget(contract.dataset, loss, ds, spend)
             ledger_id = conn.execute(
                 insert(ledger)
@@ -521,8 +528,7 @@ class AggregateStore:
                 )
             if entry.created_at <= self._live_after(now):
                 # the reservation expired (it stopped counting): check the budget afresh
-                start = window_start(ds.policy, ds.window, now)
-                spend = self._spend(conn, reservation.dataset, start, now, exclude_id=entry.id)
+                spend = self._spend(conn, ds, now, exclude_id=entry.id)
                 self._check_budget(reservation.dataset, release_set.loss, ds, spend)
             loss = release_set.loss
             conn.execute(

@@ -25,7 +25,7 @@ def period_expr(name: str, column: Column, dtype: pl.DataType) -> pl.Expr:
     """The period label (a string) of time column ``name``; null where the time is null."""
     gran = column.granularity or Granularity.MONTH
     col = pl.col(name)
-    if dtype.is_integer() or column.type is ColumnType.INTEGER and not dtype.is_temporal():
+    if dtype.is_integer() or (column.type is ColumnType.INTEGER and not dtype.is_temporal()):
         if dtype == pl.String:
             return col.str.strip_chars().cast(pl.Int64, strict=False).cast(pl.String)
         return col.cast(pl.Int64).cast(pl.String)

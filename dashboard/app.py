@@ -1,8 +1,9 @@
 """The Dash app: ``create_app(settings)`` builds one, ``serve(settings)`` runs it.
 
-Pages live in ``dashboard/pages/``, one module each, calling ``dash.register_page`` and
-registering their callbacks on the app they are given (never through the global
-``dash.callback``, so every app, one per test included, gets its own).
+Pages live in ``dashboard/pages/``, one module each, whose ``register(app, services)``
+calls ``dash.register_page`` and registers the page's callbacks on that app (never through
+the global ``dash.callback``, so every app, one per test included, gets its own, and
+importing a page module has no side effects).
 
 Refreshing without a reload: the shell polls ``change_marker()`` every
 ``refresh_seconds``; the marker sits in ``app-marker`` and changes only when the store
@@ -25,11 +26,13 @@ import dash_bootstrap_components as dbc
 import flask
 from dash import Dash, Input, Output, State, dcc, html
 from dash.exceptions import PreventUpdate
+from werkzeug.serving import BaseWSGIServer
+from werkzeug.serving import make_server as werkzeug_make_server
 
 from dashboard.services import EXTENSION, Services, current_services
 from dashboard.settings import DashboardSettings
-from dashboard.theme import THEME, install_template
-from privacy.errors import StorageUnavailable
+from dashboard.theme import install_template
+from privacy.errors import PipelineError
 
 log = logging.getLogger(__name__)
 
@@ -40,27 +43,26 @@ NAV = (("Overview", "/"), ("Privacy budget", "/budget"), ("Pipeline runs", "/pip
 
 
 def _pages() -> list[ModuleType]:
-    # imported after Dash() exists: dash.register_page needs an app instance
     return [importlib.import_module(f"dashboard.pages.{name}") for name in PAGES]
 
 
 def read_marker(services: Services) -> str:
-    """The store's change marker as text, or ``unavailable`` when it cannot be reached."""
+    """The store's change marker as text, or ``unavailable`` when it cannot be reached (the
+    pages then show why, through the error component)."""
     try:
         return str(services.store().change_marker())
-    except StorageUnavailable:
+    except PipelineError:
         return UNAVAILABLE
 
 
 def _shell() -> html.Div:
     services = current_services()
     settings = services.settings
-    nav = dbc.Nav(
-        [dbc.NavItem(dbc.NavLink(label, href=href, active="exact", id=f"app-nav-{i}"))
-         for i, (label, href) in enumerate(NAV)],
-        navbar=True,
-        className="ms-auto",
-    )
+    links = [dbc.NavItem(dbc.NavLink(label, href=href, active="exact", id=f"app-nav-{i}"))
+             for i, (label, href) in enumerate(NAV)]
+    datasets = dbc.DropdownMenu([], label="Datasets", nav=True, in_navbar=True,
+                                id="app-datasets", align_end=True)
+    nav = dbc.Nav([links[0], datasets, *links[1:]], navbar=True, className="ms-auto")
     navbar = dbc.Navbar(
         dbc.Container([
             dbc.NavbarBrand(settings.title, href="/", id="app-brand"),
@@ -123,9 +125,9 @@ def create_app(settings: DashboardSettings | None = None,
         "dashboard",
         use_pages=True,
         pages_folder="",
-        external_stylesheets=[THEME],
+        # the Bootswatch theme and any CSS are served from dashboard/assets/ (no CDN)
         title=settings.title,
-        update_title=None,
+        update_title="",  # no "Updating..." tab title while callbacks run
         suppress_callback_exceptions=True,
         serve_locally=True,
     )
@@ -136,9 +138,19 @@ def create_app(settings: DashboardSettings | None = None,
     if settings.login_required:
         assert settings.username and settings.password is not None
         _install_basic_auth(server, settings.username, settings.password.get_secret_value())
-    for page in _pages():
-        page.register_callbacks(app, services)
+    for page in _pages():  # dash.register_page needs an app instance: called after Dash()
+        page.register(app, services)
     app.layout = _shell
+
+    @app.callback(Output("app-datasets", "children"), Input("app-marker", "data"))
+    def _datasets_menu(_marker: str | None) -> list[Any]:
+        try:
+            names = [d.name for d in services.store().datasets()]
+        except PipelineError:
+            names = []
+        if not names:
+            return [dbc.DropdownMenuItem("No datasets yet", disabled=True)]
+        return [dbc.DropdownMenuItem(n, href=f"/dataset/{n}") for n in names]
 
     @app.callback(
         Output("app-marker", "data"),
@@ -153,6 +165,17 @@ def create_app(settings: DashboardSettings | None = None,
         return marker
 
     return app
+
+
+def make_server(settings: DashboardSettings | None = None) -> BaseWSGIServer:
+    """A threaded werkzeug server for the dashboard, bound but not yet serving.
+
+    For supervisors that run it in a thread: ``server.serve_forever()`` there, then
+    ``server.shutdown()`` to stop. Port 0 binds a free port (``server.server_port``).
+    """
+    settings = settings or DashboardSettings()
+    app = create_app(settings)
+    return werkzeug_make_server(settings.host, settings.port, app.server, threaded=True)
 
 
 def serve(settings: DashboardSettings | None = None, **run_kwargs: Any) -> None:

@@ -1,10 +1,9 @@
 """Plotly figures and export rows built from published values, and nothing else.
 
-Pure functions: they take the value rows the read-only query API returns (anything with the
-attributes of :class:`ValueLike`) and build figures that show every noisy value with its 95%
-interval (error bars, bands). Text from data (group keys) is HTML-escaped before it reaches
-plotly, whose labels understand a few HTML tags: ``<script>`` is drawn as the six
-characters it is.
+Pure functions: they take the value rows of the read-only query API
+(:class:`analytics.queries.ValueRow`) and build figures that show every noisy value with its
+95% interval (error bars, bands). Text from data (group keys) is HTML-escaped before it
+reaches plotly, whose labels understand a few HTML tags: ``<script>`` is drawn literally.
 """
 
 from __future__ import annotations
@@ -13,11 +12,11 @@ import html
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 import plotly.graph_objects as go
 
+from analytics.queries import ValueRow
 from dashboard.theme import BLUE, OKABE_ITO, ORANGE, TEMPLATE_NAME, band_colour, install_template
 
 EXPORT_COLUMNS = [
@@ -26,28 +25,22 @@ EXPORT_COLUMNS = [
 ]  # fmt: skip
 
 
-class ValueLike(Protocol):
-    release_name: str
-    analysis: str
-    metric: str
-    column: str | None
-    group: dict[str, str]
-    value: float
-    lower: float | None
-    upper: float | None
-    scale: float | None
-    epsilon: float | None
-    created_at: datetime | None
-
-
 def plot_text(text: object) -> str:
     """Text for a plotly label: HTML-escaped, so plotly draws it literally."""
     return html.escape(str(text), quote=False)
 
 
+CONTRAST_KEYS = ("vs", "versus", "baseline", "reference")
+
+
 def group_label(group: dict[str, str]) -> str:
-    """The plain-text label of a group: its key values, in key order."""
-    return " · ".join(str(v) for _, v in sorted(group.items())) if group else "all"
+    """The plain-text label of a group: its key values in key order ("A vs B" for a
+    contrast between two groups)."""
+    if not group:
+        return "all"
+    other = next((k for k in group if k in CONTRAST_KEYS or k.endswith("_vs")), None)
+    main = " · ".join(str(v) for k, v in sorted(group.items()) if k != other)
+    return f"{main} vs {group[other]}" if other else main
 
 
 def metric_label(metric: str, column: str | None = None) -> str:
@@ -69,10 +62,8 @@ def metric_label(metric: str, column: str | None = None) -> str:
         label = "Median" if q in ("0.5", "0.50") else f"{_percent(q)} percentile"
     else:
         label = names.get(metric, metric.replace("_", " ").capitalize())
-    if column and metric not in ("count", "units", "count_units", "distinct_units"):
+    if column and metric not in ("count", "units", "count_units", "distinct_units", "histogram"):
         return f"{label} of {column}"
-    if column and metric == "count":
-        return f"Rows with {column}"
     return label
 
 
@@ -83,7 +74,7 @@ def _percent(q: str) -> str:
         return q
 
 
-def export_rows(values: Iterable[ValueLike]) -> list[dict[str, Any]]:
+def export_rows(values: Iterable[ValueRow]) -> list[dict[str, Any]]:
     """The rows of a chart's "Download CSV": exactly the published values, nothing derived."""
     return [
         {
@@ -110,7 +101,7 @@ def _figure(title: str | None = None, **layout: Any) -> go.Figure:
     return fig
 
 
-def _errors(values: Sequence[ValueLike]) -> dict[str, Any] | None:
+def _errors(values: Sequence[ValueRow]) -> dict[str, Any] | None:
     if not any(v.lower is not None and v.upper is not None for v in values):
         return None
     return {
@@ -124,7 +115,7 @@ def _errors(values: Sequence[ValueLike]) -> dict[str, Any] | None:
     }
 
 
-def bar_figure(values: Sequence[ValueLike], y_title: str, *, colour_by_group: bool = True,
+def bar_figure(values: Sequence[ValueRow], y_title: str, *, colour_by_group: bool = True,
                sort_labels: bool = False) -> go.Figure:
     """Bars with 95% error bars, one per group (comparisons, histograms)."""
     rows = sorted(values, key=lambda v: group_label(v.group)) if sort_labels else list(values)
@@ -144,7 +135,7 @@ def bar_figure(values: Sequence[ValueLike], y_title: str, *, colour_by_group: bo
     return fig
 
 
-def _ci(v: ValueLike) -> str:
+def _ci(v: ValueRow) -> str:
     if v.lower is None or v.upper is None:
         return "no interval (post-processing)"
     return f"95% CI {v.lower:.4g} to {v.upper:.4g}"
@@ -161,7 +152,7 @@ def time_key(group: dict[str, str], time_column: str | None = None) -> str:
     return group_label(group)
 
 
-def trend_figure(series: dict[str, Sequence[ValueLike]], forecast: Sequence[ValueLike] = (),
+def trend_figure(series: dict[str, Sequence[ValueRow]], forecast: Sequence[ValueRow] = (),
                  y_title: str = "", time_column: str | None = None) -> go.Figure:
     """One line per series with its 95% band; the forecast dashed with its own band."""
     fig = _figure(yaxis_title=plot_text(y_title), hovermode="x unified")
@@ -176,7 +167,7 @@ def trend_figure(series: dict[str, Sequence[ValueLike]], forecast: Sequence[Valu
     return fig
 
 
-def _line_with_band(fig: go.Figure, pts: Sequence[ValueLike], name: str, colour: str,
+def _line_with_band(fig: go.Figure, pts: Sequence[ValueRow], name: str, colour: str,
                     dash: str | None, time_column: str | None) -> None:
     xs = [plot_text(time_key(v.group, time_column)) for v in pts]
     banded = [v for v in pts if v.lower is not None and v.upper is not None]
@@ -186,6 +177,7 @@ def _line_with_band(fig: go.Figure, pts: Sequence[ValueLike], name: str, colour:
             x=bx + bx[::-1],
             y=[v.upper for v in banded] + [v.lower for v in banded][::-1],
             fill="toself",
+            mode="lines",
             fillcolor=band_colour(colour),
             line={"width": 0},
             hoverinfo="skip",
@@ -206,9 +198,11 @@ def _line_with_band(fig: go.Figure, pts: Sequence[ValueLike], name: str, colour:
 _PAIR_SPLIT = re.compile(r"\s*(?:,|\||×|:| vs\.? | x )\s*")
 
 
-def correlation_pair(v: ValueLike) -> tuple[str, str]:
+def correlation_pair(v: ValueRow) -> tuple[str, str]:
     """The two measures a correlation value is about, from its group or column."""
     g = v.group
+    if v.column and len(g) == 1 and ("with" in g or "and" in g):
+        return v.column, str(next(iter(g.values())))
     for a, b in (("x", "y"), ("a", "b"), ("measure_x", "measure_y"), ("left", "right")):
         if a in g and b in g:
             return str(g[a]), str(g[b])
@@ -223,7 +217,7 @@ def correlation_pair(v: ValueLike) -> tuple[str, str]:
     return label, label
 
 
-def correlation_figure(values: Sequence[ValueLike]) -> go.Figure:
+def correlation_figure(values: Sequence[ValueRow]) -> go.Figure:
     """A symmetric heatmap of Pearson r in [-1, 1], intervals in the hover text."""
     pairs = {correlation_pair(v): v for v in values}
     names = sorted({n for pair in pairs for n in pair})
@@ -234,10 +228,7 @@ def correlation_figure(values: Sequence[ValueLike]) -> go.Figure:
         tr: list[str] = []
         for col in names:
             v = pairs.get((row, col)) or pairs.get((col, row))
-            if row == col and v is None:
-                zr.append(1.0)
-                tr.append("1")
-            elif v is None:
+            if v is None:  # the diagonal (r = 1) is not a published value: left blank
                 zr.append(None)
                 tr.append("")
             else:
@@ -254,13 +245,14 @@ def correlation_figure(values: Sequence[ValueLike]) -> go.Figure:
         zmin=-1, zmax=1, colorscale=[[0, ORANGE], [0.5, "#f7f7f7"], [1, BLUE]],
         colorbar={"title": {"text": "r"}}, hovertemplate="%{y} × %{x}: %{text}<extra></extra>",
     )
-    fig.update_yaxes(autorange="reversed")
+    fig.update_yaxes(autorange="reversed", automargin=True)
+    fig.update_xaxes(automargin=True)
     return fig
 
 
-def by_series(values: Iterable[ValueLike]) -> dict[str, list[ValueLike]]:
+def by_series(values: Iterable[ValueRow]) -> dict[str, list[ValueRow]]:
     """Group values by (metric, column) into named series, keeping first-seen order."""
-    out: dict[str, list[ValueLike]] = defaultdict(list)
+    out: dict[str, list[ValueRow]] = defaultdict(list)
     for v in values:
         out[metric_label(v.metric, v.column)].append(v)
     return dict(out)

@@ -140,22 +140,24 @@ def export_button(page: str, name: str) -> dbc.Button:
 
 
 def chart_card(page: str, name: str, title: str, body: list[Any],
-               footer: list[Any] | None = None) -> dbc.Card:
+               sentences: list[str] | None = None) -> dbc.Card:
+    """A titled card with its "Download CSV" button; the insight sentences, if any, lead."""
     header = dbc.CardHeader(
         [html.Span(title, className="fw-semibold"), export_button(page, name)],
         className="clearfix",
     )
-    parts: list[Any] = [header, dbc.CardBody(body)]
-    if footer:
-        parts.append(dbc.CardFooter(footer, className="small"))
-    return dbc.Card(parts, className="mb-4 shadow-sm")
+    lead: list[Any] = []
+    if sentences:
+        lead = [html.Ul([html.Li(s) for s in sentences], className="insights lead fs-6 mb-2",
+                        id={"type": f"{page}-insights", "name": name})]
+    return dbc.Card([header, dbc.CardBody(lead + body)], className="mb-4 shadow-sm")
 
 
 def graph(fig: Any, graph_id: dict[str, str] | str) -> dcc.Graph:
     return dcc.Graph(
         id=graph_id,
         figure=fig,
-        config={"displaylogo": False, "responsive": True},
+        config={"displayModeBar": False, "responsive": True},
         style={"height": "340px"},
     )
 

@@ -6,7 +6,6 @@ blindness; it is the default colourway of every chart, and status colours reuse 
 
 from __future__ import annotations
 
-import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
 import plotly.io as pio
 
@@ -23,7 +22,9 @@ OKABE_ITO = (
 BLUE, ORANGE, GREEN, PURPLE, SKY, VERMILLION, YELLOW = OKABE_ITO
 GREY = "#6c757d"
 
-THEME = dbc.themes.FLATLY
+#: dash-bootstrap-components' FLATLY theme (Bootswatch), served from dashboard/assets/ rather
+#: than the CDN URL ``dbc.themes.FLATLY``: the dashboard makes no third-party requests.
+THEME_ASSET = "bootstrap-flatly.min.css"
 TEMPLATE_NAME = "privacy_analytics"
 
 

@@ -23,7 +23,7 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from dashboard.settings import DashboardSettings
 from privacy.errors import InvalidKey, PipelineError, StorageUnavailable
@@ -141,13 +141,19 @@ class S3Uploader:
         *,
         secure: bool = False,
         region: str | None = None,
+        http_client: Any = None,
     ) -> None:
         from minio import Minio  # imported lazily: only S3 mode needs it
 
         self.endpoint = endpoint
         self.bucket = bucket
         self._client = Minio(
-            endpoint, access_key=access_key, secret_key=secret_key, secure=secure, region=region
+            endpoint,
+            access_key=access_key,
+            secret_key=secret_key,
+            secure=secure,
+            region=region,
+            http_client=http_client,  # a urllib3.PoolManager, e.g. with other retries
         )
 
     def put(self, dataset: str, filename: str, data: bytes) -> str:

@@ -27,6 +27,24 @@ def _prefect_defaults(settings: Settings) -> None:
     os.environ.setdefault("PREFECT_RESULTS_PERSIST_BY_DEFAULT", "false")
 
 
+def _quiet_prefect_console() -> None:
+    """Keep stderr for the one-line outcome: silence Prefect's console handlers (its logs
+    still reach the Prefect server and show in the UI)."""
+    import logging
+
+    from prefect.logging.configuration import setup_logging
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    setup_logging()
+    loggers = [logging.getLogger()] + [
+        logging.getLogger(n) for n in list(logging.root.manager.loggerDict) if n.startswith("prefect")
+    ]
+    for logger in loggers:
+        for h in logger.handlers:
+            if isinstance(h, PrefectConsoleHandler):
+                h.setLevel(logging.CRITICAL + 10)
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     from flows.up import run_up
 
@@ -63,6 +81,8 @@ def cmd_process(args: argparse.Namespace) -> int:
     settings.state.mkdir(parents=True, exist_ok=True)
     from flows.process_object import process_object
 
+    if not args.verbose:
+        _quiet_prefect_console()
     info = _drop(settings, Path(args.file), args.dataset)
     contract = str(Path(args.contract).resolve()) if args.contract else None
     state = process_object(
@@ -120,6 +140,7 @@ def register(sub: Any) -> None:
     p.add_argument("file", metavar="FILE")
     p.add_argument("--dataset", required=True, metavar="NAME")
     p.add_argument("--contract", metavar="PATH", help="contract file (default: <contracts dir>/<NAME>.yaml)")
+    p.add_argument("--verbose", "-v", action="store_true", help="also print Prefect's run logs")
     p.set_defaults(handler=cmd_process)
 
     p = sub.add_parser("demo", help="drop a synthetic employee file (example contract)",

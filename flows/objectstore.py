@@ -18,9 +18,16 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from flows.settings import Settings
-from privacy.errors import InvalidKey, StorageUnavailable
+from privacy.errors import InvalidKey, PipelineError, StorageUnavailable
 
 log = logging.getLogger(__name__)
+
+
+class ObjectVanished(PipelineError):
+    """The object was removed or replaced while a run was reading it (usually by a concurrent
+    run of the same object version); nothing is wrong with the data."""
+
+    kind = "vanished"
 
 
 @dataclass(frozen=True)
@@ -141,7 +148,7 @@ class LocalStore:
     def local_copy(self, key: str) -> Iterator[Path]:
         p = self.path(key)
         if not p.is_file():
-            raise FileNotFoundError(key)
+            raise ObjectVanished(f"{key} is no longer in the store")
         yield p
 
     def move(self, src: str, dst: str) -> None:
@@ -246,7 +253,7 @@ class S3Store:
                 self.client.fget_object(self.bucket, _check_key(key), str(dest))
             except S3Error as exc:
                 if self._is_missing(exc):
-                    raise FileNotFoundError(key) from None
+                    raise ObjectVanished(f"{key} is no longer in the store") from None
                 raise StorageUnavailable(f"{self.describe()}: download failed ({exc.code})") from None
             yield dest
 

@@ -13,12 +13,14 @@ counts-only report and the run ends in a `Rejected` (failed) state; the service 
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
 
 import polars as pl
 from prefect import flow, get_run_logger, task
@@ -26,22 +28,25 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE as NO_CACHE
 from prefect.context import get_run_context
 from prefect.states import Completed, Failed, State
+from prefect.utilities.annotations import quote
 
 from analytics.catalogue import release_analyses
 from analytics.records import ObjectVersion, RunRecord, utcnow
 from analytics.store import AggregateStore
 from flows.keys import LandingKey, parse_landing_key
 from flows.loading import load_file
-from flows.objectstore import ObjectStore, open_store
+from flows.objectstore import ObjectVanished, open_store
 from flows.settings import Settings
 from privacy.budget import PrivacyLoss
 from privacy.contract import Contract, find_contract, load_contract
 from privacy.errors import BudgetExhausted, ContractError, InputRejected, PipelineError
-from privacy.masking import mask, mask_summary
+from privacy.masking import mask, mask_counts, mask_summary
 from privacy.reports import PrivacyReport, achieved_k
 from privacy.validation import conform, validate
 
 FLOW_NAME = "process-object"
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 @dataclass
@@ -102,15 +107,44 @@ class CalibrationCacheInStore:
         self.store.calibration_put(key, scale)
 
 
+def _internal_error(exc: BaseException) -> str:
+    """Describe an unexpected error by type and code location only: library messages (polars,
+    pyarrow, Great Expectations) can quote cell values, so they are never shown or logged."""
+    import traceback
+
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if "/site-packages/" not in f.filename]
+    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    return (f"internal error ({type(exc).__name__}{where}); the file stays in landing/ and the "
+            "sweep will retry it; please report this with the run id")
+
+
 def _polars_guard(what: str, exc: Exception) -> InputRejected:
     # polars' messages can quote cell values: keep only the error class
     return InputRejected(f"{what} failed while reading the file ({type(exc).__name__})")
+
+
+def _sanitized(fn: Callable[P, R]) -> Callable[P, R]:
+    """Re-raise unexpected errors without their message before Prefect logs a task failure."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except PipelineError:
+            raise
+        except pl.exceptions.PolarsError as exc:
+            raise _polars_guard(fn.__name__, exc) from None
+        except Exception as exc:  # noqa: BLE001 - translated, never swallowed
+            raise PipelineError(_internal_error(exc)) from None
+
+    return wrapper
 
 
 # --------------------------------------------------------------------------- tasks
 
 
 @task(name="locate", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE, persist_result=False)
+@_sanitized
 def locate(settings: Settings, bucket: str, key: str, etag: str) -> dict[str, Any]:
     store = open_store(settings)
     info = store.stat(key)
@@ -122,6 +156,7 @@ def locate(settings: Settings, bucket: str, key: str, etag: str) -> dict[str, An
 
 
 @task(name="mask", cache_policy=NO_CACHE, persist_result=False)
+@_sanitized
 def mask_object(
     settings: Settings, contract: Contract, landing: LandingKey, etag: str
 ) -> dict[str, Any]:
@@ -153,24 +188,32 @@ def mask_object(
         except pl.exceptions.PolarsError as exc:
             raise _polars_guard("masking", exc) from None
         summary = mask_summary(contract)
+        suppressed, dropped_missing = 0, 0
+        if rows_out != report.rows:
+            counts = mask_counts(conformed, contract).collect().row(0, named=True)
+            suppressed, dropped_missing = counts["rows_suppressed"], counts["rows_dropped_missing"]
         privacy_report = PrivacyReport.build(
+            summary=summary,
+            validation=report,
             dataset=contract.dataset,
+            contract_version=contract.version,
             rows_in=report.rows,
             rows_out=rows_out,
-            summary=summary,
+            rows_suppressed=suppressed,
+            rows_dropped_missing=dropped_missing,
             achieved_k=k,
-            validation=report,
         )
         masked_key = landing.masked_key(etag)
         store.put_file(masked_key, out)
         store.put_bytes(landing.masked_report_key(etag), privacy_report.model_dump_json(indent=2).encode())
-        log.info("masked %s -> %s rows (%s suppressed or dropped); wrote %s",
-                 report.rows, rows_out, report.rows - rows_out, masked_key)
+        log.info("masked %s -> %s rows (%s suppressed for k-anonymity, %s dropped for missing "
+                 "values); wrote %s", report.rows, rows_out, suppressed, dropped_missing, masked_key)
         return {
             "masked_key": masked_key,
             "rows_in": report.rows,
             "rows_out": rows_out,
-            "rows_suppressed": report.rows - rows_out,
+            "rows_suppressed": suppressed,
+            "rows_dropped_missing": dropped_missing,
             "columns_dropped": len(summary.dropped),
             "columns_pseudonymized": len(summary.pseudonymized),
             "columns_generalized": len(summary.generalized),
@@ -180,6 +223,7 @@ def mask_object(
 
 
 @task(name="release", cache_policy=NO_CACHE, persist_result=False)
+@_sanitized
 def release_and_publish(
     settings: Settings, contract: Contract, obj: ObjectVersion, masked_key: str, run: RunRecord
 ) -> dict[str, Any]:
@@ -188,7 +232,7 @@ def release_and_publish(
     store = open_store(settings)
     agg = AggregateStore(settings.aggregate_store_url)
     agg.register_dataset(contract)
-    loss = PrivacyLoss(contract.budget.epsilon_per_release, contract.budget.delta)
+    loss = PrivacyLoss(contract.budget.epsilon_per_release, contract.budget.release_delta)
     reservation = agg.reserve(contract, loss, obj=obj, run_id=run.run_id)
     try:
         with store.local_copy(masked_key) as path:
@@ -219,6 +263,7 @@ def release_and_publish(
 
 
 @task(name="quarantine", retries=3, retry_delay_seconds=2, cache_policy=NO_CACHE, persist_result=False)
+@_sanitized
 def quarantine(settings: Settings, landing: LandingKey, report: dict[str, Any]) -> str:
     store = open_store(settings)
     if store.stat(landing.key) is not None:
@@ -228,6 +273,7 @@ def quarantine(settings: Settings, landing: LandingKey, report: dict[str, Any]) 
 
 
 @task(name="tidy", retries=3, retry_delay_seconds=2, cache_policy=NO_CACHE, persist_result=False)
+@_sanitized
 def remove_raw(settings: Settings, landing: LandingKey, etag: str) -> bool:
     """Data minimisation: the raw file leaves landing/ once its masked form is safe."""
     if settings.keep_raw:
@@ -288,7 +334,7 @@ def run_pipeline(
     run_id = _flow_run_id()
     outcome = Outcome(status="running", dataset=dataset, key=key)
 
-    located = locate(settings, bucket, key, etag)
+    located = locate(quote(settings), bucket, key, etag)
     agg = AggregateStore(settings.aggregate_store_url)
     if not located["exists"]:
         obj = ObjectVersion(bucket, key, etag, size)
@@ -306,7 +352,7 @@ def run_pipeline(
         outcome.status, outcome.reason = "duplicate", f"already published by run {prior}"
         log.info("object version already published by run %s: nothing to do", prior)
         if not settings.keep_raw:
-            remove_raw(settings, landing, obj.etag)
+            remove_raw(quote(settings), quote(landing), obj.etag)
         return outcome, Completed(name="Skipped", message=outcome.reason)
 
     run = RunRecord(run_id=run_id, dataset=dataset, obj=obj, flow_run_url=_flow_run_url(run_id))
@@ -320,7 +366,7 @@ def run_pipeline(
             )
         except ContractError as exc:
             raise InputRejected(str(exc)) from None
-        masked = mask_object(settings, contract, landing, obj.etag)
+        masked = mask_object(quote(settings), quote(contract), quote(landing), obj.etag)
         privacy_md = masked.pop("report_markdown", None)
         for name in ("rows_in", "rows_out", "rows_suppressed", "columns_dropped",
                      "columns_pseudonymized", "columns_generalized", "achieved_k", "masked_key"):
@@ -329,13 +375,15 @@ def run_pipeline(
                      "columns_pseudonymized", "columns_generalized"):
             setattr(run, name, masked[name])
         try:
-            published = release_and_publish(settings, contract, obj, masked["masked_key"], run)
+            published = release_and_publish(
+                quote(settings), quote(contract), quote(obj), masked["masked_key"], quote(run)
+            )
         except BudgetExhausted as exc:
             outcome.status, outcome.reason = "budget_exhausted", str(exc)
             run.status, run.reason, run.finished_at = "budget_exhausted", str(exc), utcnow()
             agg.record_run(run)
             log.warning("release refused: %s", exc)
-            remove_raw(settings, landing, obj.etag)
+            remove_raw(quote(settings), quote(landing), obj.etag)
             _artifact(outcome, privacy_md)
             return outcome, Completed(name="BudgetExhausted", message=str(exc))
         if not published["published"]:
@@ -345,21 +393,32 @@ def run_pipeline(
         outcome.releases = published["releases"]
         outcome.epsilon_spent = published["epsilon"]
         outcome.delta_spent = published["delta"]
-        remove_raw(settings, landing, obj.etag)
+        remove_raw(quote(settings), quote(landing), obj.etag)
         _artifact(outcome, privacy_md)
         return outcome, Completed(message=f"published {outcome.releases} releases at ε={outcome.epsilon_spent:g}")
+    except ObjectVanished as exc:
+        prior = agg.find_published(obj)
+        outcome.status = "duplicate" if prior else "missing"
+        outcome.reason = f"already published by run {prior}" if prior else str(exc)
+        run.status, run.reason, run.finished_at = outcome.status if prior else "failed", outcome.reason, utcnow()
+        if not prior:
+            agg.record_run(run)
+        log.info("%s", outcome.reason)
+        return outcome, Completed(name="Skipped", message=outcome.reason)
     except InputRejected as exc:
         reason = str(exc)
         outcome.status, outcome.reason = "rejected", reason
         report = {k: v for k, v in asdict(outcome).items() if k != "extra"}
-        quarantine(settings, landing, report)
+        quarantine(quote(settings), quote(landing), report)
         run.status, run.reason, run.finished_at = "rejected", reason, utcnow()
         agg.record_run(run)
         log.error("rejected %s: %s; moved to %s", key, reason, landing.quarantine_key)
         _artifact(outcome, privacy_md)
         return outcome, Failed(name="Rejected", message=reason)
-    except PipelineError as exc:
-        outcome.status, outcome.reason = "failed", str(exc)
+    except Exception as exc:  # noqa: BLE001 - the one place a run's errors become a state
+        reason = str(exc) if isinstance(exc, PipelineError) else _internal_error(exc)
+        outcome.status, outcome.reason = "failed", reason
+        exc = PipelineError(reason)
         run.status, run.reason, run.finished_at = "failed", str(exc), utcnow()
         try:
             agg.record_run(run)

@@ -90,7 +90,7 @@ def main() -> None:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s serve %(levelname)s %(message)s")
     if settings.warm_start:
         enable_warm_start()
-    serve(*deployments(settings), print_starter=False, limit=settings.run_limit)
+    serve(*deployments(settings), limit=settings.run_limit)
 
 
 if __name__ == "__main__":

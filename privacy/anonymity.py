@@ -34,7 +34,7 @@ def _small(k: int, l_div: int | None) -> pl.Expr:
     return cond
 
 
-def suppress(
+def kept_classes(
     lf: pl.LazyFrame,
     qis: list[str],
     k: int,
@@ -42,13 +42,30 @@ def suppress(
     sensitive: str | None = None,
     l_div: int | None = None,
 ) -> pl.LazyFrame:
+    """The QI values of the classes that survive suppression (one row per class)."""
+    sens = sensitive if l_div is not None else None
+    return class_sizes(lf, qis, sens).filter(~_small(k, l_div if sens else None)).select(qis)
+
+
+def suppress(
+    lf: pl.LazyFrame,
+    qis: list[str],
+    k: int,
+    *,
+    sensitive: str | None = None,
+    l_div: int | None = None,
+    keep: pl.LazyFrame | pl.DataFrame | None = None,
+) -> pl.LazyFrame:
     """Remove rows of classes with fewer than ``k`` rows (or fewer than ``l_div`` distinct
-    ``sensitive`` values). With no quasi-identifiers there are no classes: returns ``lf``."""
+    ``sensitive`` values). With no quasi-identifiers there are no classes: returns ``lf``.
+
+    ``keep`` (the collected ``kept_classes`` of this very frame) saves the second scan.
+    """
     if not qis or (k <= 1 and l_div is None):
         return lf
-    sens = sensitive if l_div is not None else None
-    keep = class_sizes(lf, qis, sens).filter(~_small(k, l_div if sens else None)).select(qis)
-    return lf.join(keep, on=qis, how="semi", nulls_equal=True)
+    if keep is None:
+        keep = kept_classes(lf, qis, k, sensitive=sensitive, l_div=l_div)
+    return lf.join(keep.lazy(), on=qis, how="semi", nulls_equal=True)
 
 
 def suppressed_rows(
@@ -61,7 +78,9 @@ def suppressed_rows(
 ) -> pl.LazyFrame:
     """A one-row frame {rows, rows_suppressed} of what ``suppress`` would remove."""
     if not qis or (k <= 1 and l_div is None):
-        return lf.select(pl.len().alias("rows"), pl.lit(0, dtype=pl.UInt32).alias("rows_suppressed"))
+        return lf.select(
+            pl.len().alias("rows"), pl.lit(0, dtype=pl.UInt32).alias("rows_suppressed")
+        )
     sens = sensitive if l_div is not None else None
     sizes = class_sizes(lf, qis, sens)
     return sizes.select(
@@ -82,5 +101,7 @@ def achieved_l(lf: pl.LazyFrame, qis: list[str], sensitive: str) -> int | None:
     """Smallest number of distinct ``sensitive`` values in a class (None without QIs/rows)."""
     if not qis:
         return None
-    value = class_sizes(lf, qis, sensitive).select(pl.col(_L).min()).collect(engine="streaming").item()
+    value = (
+        class_sizes(lf, qis, sensitive).select(pl.col(_L).min()).collect(engine="streaming").item()
+    )
     return int(value) if value is not None else None

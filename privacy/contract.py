@@ -187,6 +187,13 @@ class Column(_Strict):
             raise ValueError("keys are only allowed on dimensions")
         if self.action == "keep" and self.role is Role.IDENTIFIER:
             raise ValueError("an identifier cannot be kept in clear: use drop or pseudonymize")
+        g = self.generalize
+        numeric = (ColumnType.INTEGER, ColumnType.FLOAT)
+        if isinstance(g, BandGeneralization | TopCodeGeneralization) and self.type not in numeric:
+            raise ValueError(f"generalize kind '{g.kind}' needs type integer or float")
+        temporal = (ColumnType.DATE, ColumnType.DATETIME)
+        if isinstance(g, DateGeneralization) and self.type not in temporal:
+            raise ValueError("generalize kind 'date' needs type date or datetime")
         return self
 
     @property
@@ -206,9 +213,14 @@ class Budget(_Strict):
     """Per-dataset privacy budget. ε and δ are finite and positive (δ may be 0 only if no
     analysis needs private group keys)."""
 
+    #: total ε the dataset may spend (per window under policy "window")
     epsilon_cap: float = Field(gt=0, allow_inf_nan=False)
-    delta: float = Field(default=1e-7, ge=0, lt=1, allow_inf_nan=False)
+    #: total δ the dataset may spend, like epsilon_cap
+    delta: float = Field(default=1e-6, ge=0, lt=1, allow_inf_nan=False)
+    #: ε spent on each file, split over its analyses
     epsilon_per_release: float = Field(default=1.0, gt=0, allow_inf_nan=False)
+    #: δ spent on each file; default: δ cap shared evenly by the releases ε allows
+    delta_per_release: float | None = Field(default=None, ge=0, lt=1, allow_inf_nan=False)
     policy: Literal["lifetime", "window"] = "lifetime"
     #: for policy "window": the calendar period after which spending resets
     window: Literal["day", "week", "month", "quarter", "year"] | None = None
@@ -219,7 +231,21 @@ class Budget(_Strict):
             raise ValueError("epsilon_per_release cannot exceed epsilon_cap")
         if self.policy == "window" and self.window is None:
             raise ValueError("policy 'window' needs window: day|week|month|quarter|year")
+        if self.delta_per_release is not None and self.delta_per_release > self.delta:
+            raise ValueError("delta_per_release cannot exceed delta (the δ cap)")
         return self
+
+    @property
+    def releases_allowed(self) -> int:
+        """How many files the ε cap pays for."""
+        return max(int(self.epsilon_cap / self.epsilon_per_release + 1e-9), 1)
+
+    @property
+    def release_delta(self) -> float:
+        """δ spent on each file (so that ε, not δ, is what runs out)."""
+        if self.delta_per_release is not None:
+            return self.delta_per_release
+        return self.delta / self.releases_allowed
 
 
 class Anonymity(_Strict):
@@ -284,6 +310,10 @@ Analysis = Annotated[
 ]
 
 
+def _default_analyses() -> list[Analysis]:
+    return [SummaryAnalysis()]
+
+
 class CsvOptions(_Strict):
     delimiter: str = Field(default=",", min_length=1, max_length=1)
     encoding: Literal["utf8", "utf8-lossy", "latin1", "cp1252", "utf16"] = "utf8"
@@ -306,7 +336,7 @@ class Contract(_Strict):
     extra_columns: Literal["reject", "drop"] = "reject"
     csv: CsvOptions = Field(default_factory=CsvOptions)
     columns: dict[str, Column] = Field(min_length=1)
-    analyses: list[Analysis] = Field(default_factory=lambda: [SummaryAnalysis()])
+    analyses: list[Analysis] = Field(default_factory=lambda: _default_analyses())
 
     @field_validator("dataset")
     @classmethod
@@ -350,7 +380,8 @@ class Contract(_Strict):
                 need(a.by, (Role.DIMENSION, Role.QUASI_IDENTIFIER), where)
             elif isinstance(a, TrendAnalysis | ForecastAnalysis):
                 need(a.time, (Role.TIME,), where)
-                ms = a.measures if isinstance(a, TrendAnalysis) else [a.measure] if a.measure else []
+                single = [a.measure] if isinstance(a, ForecastAnalysis) and a.measure else []
+                ms = a.measures if isinstance(a, TrendAnalysis) else single
                 for m in ms:
                     need(m, (Role.MEASURE,), where)
             elif isinstance(a, CorrelationAnalysis):

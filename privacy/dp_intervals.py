@@ -36,7 +36,12 @@ class Estimate:
     clip: tuple[float | None, float | None] = (None, None)
 
     @classmethod
-    def of(cls, value: float, noise: Noise | None, clip: tuple[float | None, float | None] = (None, None)) -> Estimate:
+    def of(
+        cls,
+        value: float,
+        noise: Noise | None,
+        clip: tuple[float | None, float | None] = (None, None),
+    ) -> Estimate:
         """A directly released aggregate."""
         return cls(float(value), ((1.0, noise),) if noise is not None else (), clip)
 
@@ -90,7 +95,9 @@ def _merge(*groups: tuple[float, tuple[Term, ...]]) -> tuple[Term, ...]:
     return tuple(out)
 
 
-def ratio(num: Estimate, den: Estimate, clip: tuple[float | None, float | None] = (None, None)) -> Estimate | None:
+def ratio(
+    num: Estimate, den: Estimate, clip: tuple[float | None, float | None] = (None, None)
+) -> Estimate | None:
     """num/den with delta-method noise; None when the denominator is not positive."""
     if den.value <= 0:
         return None

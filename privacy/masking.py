@@ -10,7 +10,9 @@
    (``pa1_`` + 64 hex digits) computed by the polars-hash plugin, byte-for-byte Python's
    ``hmac.new(key, value.encode(), "sha256").hexdigest()``;
 4. k-anonymity (and optional l-diversity) over the quasi-identifiers, on the generalized
-   values: rows of classes smaller than k are suppressed (``privacy.anonymity``).
+   values: rows of classes smaller than k are suppressed (``privacy.anonymity``). Pass
+   ``keep_classes=kept_classes(conformed, contract).collect(engine="streaming")`` to scan
+   the input once (bounded memory on big files); without it the plan scans it twice.
 
 Pseudonyms are stable across files for one key, so a person's rows can be bounded. Key
 rotation: a new key gives new tokens for everyone; tokens made under the old key no longer
@@ -118,22 +120,29 @@ def _drop_rows(lf: pl.LazyFrame, contract: Contract) -> pl.LazyFrame:
     return lf.drop_nulls(cols) if cols else lf
 
 
-def _transform_columns(lf: pl.LazyFrame, contract: Contract, key: bytes) -> pl.LazyFrame:
+def _generalized(lf: pl.LazyFrame, contract: Contract) -> pl.LazyFrame:
+    """Rows with drop_row nulls removed, generalizations applied; all columns kept."""
+    lf = _drop_rows(lf, contract)
     schema = lf.collect_schema()
     missing = [n for n in contract.columns if n not in schema]
     if missing:
         names = ", ".join(f"'{n}'" for n in missing)
         raise ContractError(f"mask: the frame lacks declared columns {names}; conform it first")
+    gen = [
+        generalize_expr(n, c, schema[n])
+        for n, c in contract.columns.items()
+        if c.generalize is not None and c.mask_action == "keep"
+    ]
+    return lf.with_columns(gen) if gen else lf
+
+
+def _finish(lf: pl.LazyFrame, contract: Contract, key: bytes) -> pl.LazyFrame:
     exprs: list[pl.Expr] = []
     for name, col in contract.columns.items():
         action = col.mask_action
-        if action == "drop":
-            continue
         if action == "pseudonymize":
             exprs.append(pseudonymize_expr(pl.col(name), key).alias(name))
-        elif col.generalize is not None:
-            exprs.append(generalize_expr(name, col, schema[name]))
-        else:
+        elif action == "keep":
             exprs.append(pl.col(name))
     return lf.select(exprs)
 
@@ -147,31 +156,55 @@ def _l_div(contract: Contract) -> tuple[str | None, int | None]:
     return ld.column, ld.l
 
 
-def mask(lf: pl.LazyFrame, contract: Contract, key: bytes) -> pl.LazyFrame:
-    """Mask a conformed frame (see the module docstring); pure and lazy."""
+def kept_classes(lf: pl.LazyFrame, contract: Contract) -> pl.LazyFrame:
+    """Lazy table of the quasi-identifier classes that survive suppression.
+
+    Collect it (streaming) and pass it to ``mask(..., keep_classes=)`` so that masking
+    scans its input once; without it ``mask`` computes the same table from a second scan.
+    """
     sensitive, l_div = _l_div(contract)
-    out = _transform_columns(_drop_rows(lf, contract), contract, key)
-    return anonymity.suppress(out, _qis(contract), contract.anonymity.k, sensitive=sensitive, l_div=l_div)
+    qis = _qis(contract)
+    cols = list(dict.fromkeys([*qis, *([sensitive] if sensitive else [])]))
+    g = _generalized(lf, contract).select(cols)
+    return anonymity.kept_classes(g, qis, contract.anonymity.k, sensitive=sensitive, l_div=l_div)
+
+
+def mask(
+    lf: pl.LazyFrame,
+    contract: Contract,
+    key: bytes,
+    *,
+    keep_classes: pl.DataFrame | None = None,
+) -> pl.LazyFrame:
+    """Mask a conformed frame (see the module docstring); pure and lazy.
+
+    Suppression runs on the generalized values before pseudonymization (a keyed hash is
+    one-to-one, so the classes are the same). ``keep_classes``: the collected
+    ``kept_classes(lf, contract)``, to scan the input once instead of twice.
+    """
+    sensitive, l_div = _l_div(contract)
+    g = _generalized(lf, contract)
+    g = anonymity.suppress(
+        g, _qis(contract), contract.anonymity.k, sensitive=sensitive, l_div=l_div, keep=keep_classes
+    )
+    return _finish(g, contract, key)
 
 
 def mask_counts(lf: pl.LazyFrame, contract: Contract) -> pl.LazyFrame:
     """Lazy one-row frame: rows_in, rows_dropped_missing, rows_suppressed, rows_out."""
     sensitive, l_div = _l_div(contract)
-    kept = _drop_rows(lf, contract)
     qis = _qis(contract)
-    gen = kept.select(
-        [
-            generalize_expr(n, contract.columns[n], kept.collect_schema()[n])
-            if contract.columns[n].generalize is not None
-            else pl.col(n)
-            for n in [*qis, *([sensitive] if sensitive and sensitive not in qis else [])]
-        ]
-    )
-    sup = anonymity.suppressed_rows(gen, qis, contract.anonymity.k, sensitive=sensitive, l_div=l_div)
+    cols = list(dict.fromkeys([*qis, *([sensitive] if sensitive else [])]))
+    g = _generalized(lf, contract).select(cols)
+    sup = anonymity.suppressed_rows(g, qis, contract.anonymity.k, sensitive=sensitive, l_div=l_div)
     rows_in = lf.select(pl.len().alias("rows_in"))
     return pl.concat([rows_in, sup], how="horizontal").select(
         pl.col("rows_in").cast(pl.Int64),
-        (pl.col("rows_in").cast(pl.Int64) - pl.col("rows").cast(pl.Int64)).alias("rows_dropped_missing"),
+        (pl.col("rows_in").cast(pl.Int64) - pl.col("rows").cast(pl.Int64)).alias(
+            "rows_dropped_missing"
+        ),
         pl.col("rows_suppressed").cast(pl.Int64),
-        (pl.col("rows").cast(pl.Int64) - pl.col("rows_suppressed").cast(pl.Int64)).alias("rows_out"),
+        (pl.col("rows").cast(pl.Int64) - pl.col("rows_suppressed").cast(pl.Int64)).alias(
+            "rows_out"
+        ),
     )

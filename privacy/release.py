@@ -104,18 +104,46 @@ def dp_len(name: str = LEN) -> pl.Expr:
 def dp_sum(column: str, bounds: tuple[float, float], name: str) -> pl.Expr:
     """A noisy sum of ``column`` clamped to the public ``bounds``."""
     lo, hi = float(bounds[0]), float(bounds[1])
-    return pl.col(column).dp.sum((lo, hi)).alias(name)
+    return pl.col(column).dp.sum((lo, hi)).alias(name)  # type: ignore[attr-defined]
+
+
+#: fixed-point sums use integers up to this magnitude per row (i64 sums stay exact up to
+#: max_rows_per_file = 10^9 rows)
+FIXED_POINT_RANGE = 1_000_000_000
+
+
+def fixed_point(
+    expr: pl.Expr, bounds: tuple[float, float]
+) -> tuple[pl.Expr, tuple[int, int], float]:
+    """``expr`` (floats within public ``bounds``) as integers of ``step`` units.
+
+    Integer sums need no float-rounding allowance in OpenDP's sensitivity, so their noise
+    does not grow with ``max_length`` or the number of groups (float sums over private
+    groups even need a public bound on the group count). The rounding error is at most
+    step/2 per row, with step = max(|lower|, |upper|) / 10^9.
+    """
+    lo, hi = float(bounds[0]), float(bounds[1])
+    magnitude = max(abs(lo), abs(hi)) or 1.0
+    step = magnitude / FIXED_POINT_RANGE
+    ilo, ihi = math.floor(lo / step), math.ceil(hi / step)
+    as_int = (expr.clip(lo, hi) / step).round().cast(pl.Int64).clip(ilo, ihi)
+    return as_int, (ilo, ihi), step
+
+
+def dp_int_sum(column: str, bounds: tuple[int, int], name: str) -> pl.Expr:
+    """A noisy sum of an integer column clamped to ``bounds``."""
+    return pl.col(column).dp.sum((int(bounds[0]), int(bounds[1]))).alias(name)  # type: ignore[attr-defined]
 
 
 def dp_n_unique(column: str, name: str) -> pl.Expr:
     """A noisy count of distinct values (of the privacy unit, typically)."""
-    return pl.col(column).dp.n_unique().alias(name)
+    return pl.col(column).dp.n_unique(signed=True).alias(name)  # type: ignore[attr-defined]
 
 
 def dp_quantile(column: str, alpha: float, candidates: Sequence[float], name: str) -> pl.Expr:
     """A DP quantile chosen among public ``candidates`` (exponential mechanism)."""
     cands = [float(c) for c in candidates]
-    return pl.col(column).dp.quantile(alpha, cands).alias(name)
+    return pl.col(column).dp.quantile(alpha, cands).alias(name)  # type: ignore[attr-defined]
 
 
 # --------------------------------------------------------------------------- noise and accuracy
@@ -123,10 +151,19 @@ def dp_quantile(column: str, alpha: float, candidates: Sequence[float], name: st
 
 @dataclass(frozen=True)
 class Noise:
-    """The noise OpenDP adds to one released column."""
+    """The noise OpenDP adds to one released column.
+
+    ``raw_scale`` is OpenDP's scale on the column it noised; ``step`` converts that column's
+    units into the published ones (fixed-point sums, see :func:`dp_fixed_sum`).
+    """
 
     distribution: str  # "Integer Laplace", "Float Laplace", "ExponentialMin", …
-    scale: float
+    raw_scale: float
+    step: float = 1.0
+
+    @property
+    def scale(self) -> float:
+        return self.raw_scale * self.step
 
     @property
     def is_laplace(self) -> bool:
@@ -135,7 +172,7 @@ class Noise:
     def accuracy(self, alpha: float = 0.05) -> float | None:
         """Half-width a with P(|noise| > a) <= alpha, from ``opendp.accuracy``; None if the
         mechanism has no additive accuracy (quantiles)."""
-        if self.scale == 0:
+        if self.raw_scale == 0:
             return 0.0
         from opendp.accuracy import (
             discrete_laplacian_scale_to_accuracy,
@@ -143,21 +180,21 @@ class Noise:
         )
 
         if self.distribution == "Integer Laplace":
-            return float(discrete_laplacian_scale_to_accuracy(self.scale, alpha))
+            return float(discrete_laplacian_scale_to_accuracy(self.raw_scale, alpha)) * self.step
         if self.distribution == "Float Laplace":
-            return float(laplacian_scale_to_accuracy(self.scale, alpha))
+            return float(laplacian_scale_to_accuracy(self.raw_scale, alpha)) * self.step
         return None
 
     @property
     def variance(self) -> float | None:
-        b = self.scale
+        b = self.raw_scale
         if b == 0:
             return 0.0
         if self.distribution == "Float Laplace":
-            return 2 * b * b
+            return 2 * b * b * self.step**2
         if self.distribution == "Integer Laplace":
             q = math.exp(-1 / b)
-            return 2 * q / (1 - q) ** 2
+            return 2 * q / (1 - q) ** 2 * self.step**2
         return None
 
 
@@ -180,6 +217,8 @@ class QuerySpec:
     by: tuple[str, ...] = ()
     keys: pl.DataFrame | None = None
     filters: tuple[pl.Expr, ...] = ()
+    #: output column -> unit of its integer values (fixed-point sums); applied on release
+    steps: tuple[tuple[str, float], ...] = ()
 
     @property
     def thresholded(self) -> bool:
@@ -215,15 +254,21 @@ class PreparedFrame:
 def prepare_frame(
     masked: pl.LazyFrame, contract: Contract, columns: Mapping[str, pl.Expr]
 ) -> PreparedFrame:
-    """Select ``columns`` (name -> row-wise expression on the masked frame) plus the unit.
+    """Compute ``columns`` (name -> row-wise expression on the masked frame, which may read
+    columns declared before it) plus the hashed unit, and keep only those.
 
     Raises InputRejected if the file has more rows than ``contract.max_rows_per_file``.
     """
-    exprs = [expr.alias(name) for name, expr in columns.items()]
+    lf = masked
+    # one column at a time, in order: a column may read the ones declared before it
+    for name, expr in columns.items():
+        lf = lf.with_columns(expr.alias(name))
+    names = list(columns)
     if contract.privacy_unit is not None:
-        exprs.append(pl.col(contract.privacy_unit).cast(pl.String).hash(seed=0).alias(UNIT))
+        lf = lf.with_columns(pl.col(contract.privacy_unit).cast(pl.String).hash(seed=0).alias(UNIT))
+        names.append(UNIT)
     try:
-        frame = masked.select(exprs).collect()
+        frame = lf.select(names).collect()
     except (pl.exceptions.ColumnNotFoundError, pl.exceptions.InvalidOperationError) as exc:
         raise InputRejected(
             f"dataset '{contract.dataset}': the masked frame lacks a column or type the "
@@ -250,10 +295,10 @@ _ATOM_TYPES: dict[type[pl.DataType], str] = {
 }
 
 
-def _input_domain(prepared: PreparedFrame, max_length: int) -> Any:
+def _input_domain(schema: Mapping[str, pl.DataType], max_length: int) -> Any:
     dp = _dp()
     series = []
-    for name, dtype in prepared.schema.items():
+    for name, dtype in schema.items():
         atom_t = _ATOM_TYPES.get(type(dtype))
         if atom_t is None:
             raise PipelineError(f"column '{name}' has type {dtype} that the DP engine cannot use")
@@ -279,7 +324,7 @@ class ReleaseEngine:
         self.contract = contract
         self.prepared = prepared
         self.cache: CalibrationCache = cache if cache is not None else MemoryCalibrationCache()
-        self._domain = _input_domain(prepared, contract.max_rows_per_file)
+        self._domains: dict[tuple[str, ...], Any] = {}
         k = contract.max_rows_per_unit
         if prepared.has_unit:
             self._metric, self._d_in = dp.unit_of(contributions=1, identifier=UNIT)
@@ -289,13 +334,34 @@ class ReleaseEngine:
 
     # ----------------------------------------------------------------- plans
 
+    def columns(self, spec: QuerySpec) -> tuple[str, ...]:
+        """The prepared columns ``spec`` reads: each measurement sees only those."""
+        needed = set(spec.by)
+        for expr in (*spec.aggs, *spec.filters):
+            needed.update(expr.meta.root_names())
+        if self.prepared.has_unit:
+            needed.add(UNIT)
+        return tuple(c for c in self.prepared.schema if c in needed)
+
+    def _schema(self, spec: QuerySpec) -> dict[str, pl.DataType]:
+        return {c: self.prepared.schema[c] for c in self.columns(spec)}
+
+    def _domain(self, spec: QuerySpec) -> Any:
+        cols = self.columns(spec)
+        if cols not in self._domains:
+            self._domains[cols] = _input_domain(
+                {c: self.prepared.schema[c] for c in cols}, self.contract.max_rows_per_file
+            )
+        return self._domains[cols]
+
     def plan(self, spec: QuerySpec) -> pl.LazyFrame:
         """The polars plan OpenDP analyses (built on an empty frame: no data in it)."""
         k = self.contract.max_rows_per_unit
-        lf = pl.LazyFrame(schema=self.prepared.schema)
+        lf = pl.LazyFrame(schema=self._schema(spec))
         if self.prepared.has_unit:
-            # truncate_per_group(k): at most k rows per person, a random k when more
-            lf = lf.filter(pl.int_range(pl.len()).shuffle().over(UNIT) < k)
+            # truncate_per_group(k, keep="first"): at most k rows per person (the first k
+            # in file order; twice as fast as a random k and just as private)
+            lf = lf.filter(pl.int_range(pl.len()).over(UNIT) < k)
         for predicate in spec.filters:
             lf = lf.filter(predicate)
         if not spec.by:
@@ -311,13 +377,15 @@ class ReleaseEngine:
         keys = spec.keys.lazy()
         return keys.join(grouped, how="left", on=list(spec.by), nulls_equal=True)
 
-    def _make(self, spec: QuerySpec, plan: pl.LazyFrame, scale: float, threshold: int | None) -> Any:
+    def _make(
+        self, spec: QuerySpec, plan: pl.LazyFrame, scale: float, threshold: int | None
+    ) -> Any:
         dp = _dp()
         measure = dp.max_divergence()
         if spec.thresholded:
             measure = dp.approximate(measure)
         return dp.m.make_private_lazyframe(
-            self._domain,
+            self._domain(spec),
             self._metric,
             measure,
             plan,
@@ -345,17 +413,33 @@ class ReleaseEngine:
                 return scale
             scale *= (eps / epsilon) * (1 + 1e-6)
         dp = _dp()
-        return float(
-            dp.binary_search(lambda s: self._eps_at(spec, plan, s) <= epsilon, T=float)
-        )
+        return float(dp.binary_search(lambda s: self._eps_at(spec, plan, s) <= epsilon, T=float))
 
-    def _solve_threshold(self, spec: QuerySpec, plan: pl.LazyFrame, scale: float, delta: float) -> int:
+    def _solve_threshold(
+        self, spec: QuerySpec, plan: pl.LazyFrame, scale: float, delta: float
+    ) -> int:
+        """The smallest threshold whose δ fits (bisection; δ falls as the threshold rises)."""
         dp = _dp()
 
         def ok(t: int) -> bool:
-            return self._loss_of(self._make(spec, plan, scale, t)).delta <= delta
+            try:
+                return self._loss_of(self._make(spec, plan, scale, t)).delta <= delta
+            except dp.OpenDPException:  # e.g. "threshold must be greater than k"
+                return False
 
-        return int(dp.binary_search(ok, bounds=(1, _NO_THRESHOLD), T=int))
+        lo, hi = 1, 2**31 - 1
+        if not ok(hi):
+            raise PipelineError(
+                f"dataset '{self.contract.dataset}': no threshold meets δ={delta:g} for query "
+                f"'{spec.id}'; raise budget.delta in the contract"
+            )
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if ok(mid):
+                hi = mid
+            else:
+                lo = mid + 1
+        return lo
 
     def _key(self, spec: QuerySpec, share: PrivacyLoss) -> str:
         return f"{self._fingerprint}|{spec.id}|eps={share.epsilon!r}|delta={share.delta!r}"
@@ -376,7 +460,9 @@ class ReleaseEngine:
             meas = self._try(spec, plan, scale, threshold_f, share)
             if meas is not None:
                 return meas
-            log.warning("cached noise scale for query %s fails its privacy check; recalibrating", spec.id)
+            log.warning(
+                "cached noise scale for query %s fails its privacy check; recalibrating", spec.id
+            )
         scale = self._solve_scale(spec, plan, share.epsilon)
         threshold: int | None = None
         if spec.thresholded:
@@ -420,8 +506,11 @@ class ReleaseEngine:
         dp = _dp()
         loss = self._loss_of(meas)
         summary = dp.summarize_polars_measurement(meas)
+        steps = dict(spec.steps)
         noise = {
-            str(row["column"]): Noise(str(row["distribution"]), float(row["scale"]))
+            str(row["column"]): Noise(
+                str(row["distribution"]), float(row["scale"]), steps.get(str(row["column"]), 1.0)
+            )
             for row in summary.iter_rows(named=True)
         }
         threshold = None
@@ -429,12 +518,20 @@ class ReleaseEngine:
             values = [t for t in summary["threshold"].to_list() if t is not None]
             threshold = int(values[0]) if values else None
         try:
-            frame = meas(self.prepared.frame.lazy()).collect()
+            # select eagerly (zero-copy): OpenDP serializes the whole frame behind a lazy plan
+            data = self.prepared.frame.select(self.columns(spec)).lazy()
+            frame = meas(data).collect()
         except dp.OpenDPException as exc:
             raise PipelineError(
                 f"dataset '{self.contract.dataset}': OpenDP refused query '{spec.id}' "
                 f"({exc.variant}); nothing was released"
             ) from None
+        if steps:
+            frame = frame.with_columns(
+                (pl.col(name).cast(pl.Float64) * step).alias(name)
+                for name, step in steps.items()
+                if name in frame.columns
+            )
         return QueryResult(spec.id, frame, noise, loss, threshold)
 
 

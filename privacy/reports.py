@@ -45,7 +45,9 @@ class PrivacyReport(BaseModel):
     rows_in: int = Field(ge=0)
     rows_out: int = Field(ge=0)
     rows_suppressed: int = Field(ge=0, description="rows removed by k-anonymity/l-diversity")
-    rows_dropped_missing: int = Field(default=0, ge=0, description="rows dropped by missing: drop_row")
+    rows_dropped_missing: int = Field(
+        default=0, ge=0, description="rows dropped by missing: drop_row"
+    )
     columns_dropped: list[str] = Field(default_factory=list)
     columns_pseudonymized: list[str] = Field(default_factory=list)
     columns_generalized: list[str] = Field(default_factory=list)
@@ -121,13 +123,20 @@ class PrivacyReport(BaseModel):
         if self.l_required is not None:
             lines.append(f"| achieved l | {self.achieved_l} (required {self.l_required}) |")
         failed = [r for r in self.validation_rules if r.failed_count]
-        lines += ["", f"Validation: {len(self.validation_rules)} rules checked, {len(failed)} failed."]
+        lines += [
+            "",
+            f"Validation: {len(self.validation_rules)} rules checked, {len(failed)} failed.",
+        ]
         if failed:
             lines += ["", "| rule | column | failing rows |", "|---|---|---|"]
             lines += [f"| {r.rule} | {r.column or ''} | {r.failed_count} |" for r in failed]
         clamped = {m: n for m, n in self.clamped.items() if n}
         if clamped:
-            lines += ["", "Clamped to contract bounds: " + ", ".join(f"`{m}` {n}" for m, n in clamped.items())]
+            lines += [
+                "",
+                "Clamped to contract bounds: "
+                + ", ".join(f"`{m}` {n}" for m, n in clamped.items()),
+            ]
         return "\n".join(lines) + "\n"
 
 

@@ -19,7 +19,8 @@ Two steps, both on lazy polars frames:
        only checked for shape.
     2. **Great Expectations sees only what it needs**: the contract's suite
        (``build_suite``) runs on the *evidence rows* (rows that break at least one row
-       rule, at most ``evidence_rows`` of them); on a clean file GE is not even imported.
+       rule, at most ``evidence_rows`` of them; values outside a measure's bounds are
+       clamped, not failures, and do not call GE); on a clean file GE is not even imported.
        Its counts agree with the pre-pass whenever the evidence fits (a test pins this).
        Cross-row rules (``unique``) are counted by polars only.
     3. **User expectations** (``<expectations_dir>/<dataset>.expectations.json``, a GE
@@ -59,15 +60,7 @@ DTYPES: dict[ColumnType, pl.DataType] = {
 
 _TRUE = ("true", "t", "yes", "y", "1", "1.0")
 _FALSE = ("false", "f", "no", "n", "0", "0.0")
-_DATETIME_FORMATS = (
-    "%Y-%m-%dT%H:%M:%S%.f",
-    "%Y-%m-%dT%H:%M:%S",
-    "%Y-%m-%d %H:%M:%S%.f",
-    "%Y-%m-%d %H:%M:%S",
-    "%Y-%m-%dT%H:%M",
-    "%Y-%m-%d %H:%M",
-    "%Y-%m-%d",
-)
+_DATETIME_FORMATS = ("%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d")
 #: GE result format: counts only, never a value, an index or a row
 GE_RESULT_FORMAT: dict[str, Any] = {
     "result_format": "SUMMARY",
@@ -110,23 +103,24 @@ def _from_text(name: str, col: Column) -> pl.Expr:
     if t is ColumnType.STRING:
         return s
     if t is ColumnType.INTEGER:
-        return pl.coalesce(s.cast(pl.Int64, strict=False), _integral(s.cast(pl.Float64, strict=False)))
+        return pl.coalesce(
+            s.cast(pl.Int64, strict=False), _integral(s.cast(pl.Float64, strict=False))
+        )
     if t is ColumnType.FLOAT:
         return _finite(s.cast(pl.Float64, strict=False))
     if t is ColumnType.BOOLEAN:
         mapping = dict.fromkeys(_TRUE, True) | dict.fromkeys(_FALSE, False)
         return s.str.to_lowercase().replace_strict(mapping, default=None, return_dtype=pl.Boolean)
     if t is ColumnType.DATE:
-        if col.format:
-            return s.str.strptime(pl.Date, col.format, strict=False)
-        return pl.coalesce(
-            s.str.to_date("%Y-%m-%d", strict=False),
-            *(s.str.to_datetime(f, strict=False).dt.date() for f in _DATETIME_FORMATS[:-1]),
-        )
+        # without a format only ISO dates (YYYY-MM-DD) are read: one parse per value
+        return s.str.strptime(pl.Date, col.format or "%Y-%m-%d", strict=False)
     # datetime
     if col.format:
         return s.str.strptime(pl.Datetime("us"), col.format, strict=False)
-    return pl.coalesce(*(s.str.to_datetime(f, time_unit="us", strict=False) for f in _DATETIME_FORMATS))
+    iso = s.str.replace("T", " ", literal=True)
+    return pl.coalesce(
+        *(iso.str.strptime(pl.Datetime("us"), f, strict=False) for f in _DATETIME_FORMATS)
+    )
 
 
 def _from_typed(name: str, col: Column, dtype: pl.DataType) -> pl.Expr:
@@ -138,8 +132,10 @@ def _from_typed(name: str, col: Column, dtype: pl.DataType) -> pl.Expr:
         s = c.cast(pl.String, strict=False).str.strip_chars()
         return pl.when(s.str.len_bytes() > 0).then(s)
     if t is ColumnType.INTEGER:
-        return _integral(c.cast(pl.Float64, strict=False)) if dtype.is_float() else c.cast(
-            pl.Int64, strict=False
+        return (
+            _integral(c.cast(pl.Float64, strict=False))
+            if dtype.is_float()
+            else c.cast(pl.Int64, strict=False)
         )
     if t is ColumnType.FLOAT:
         return _finite(c.cast(pl.Float64, strict=False))
@@ -152,10 +148,7 @@ def _from_typed(name: str, col: Column, dtype: pl.DataType) -> pl.Expr:
 
 def conform_expr(name: str, col: Column, dtype: pl.DataType) -> pl.Expr:
     """The expression that turns raw column ``name`` (of ``dtype``) into its contract type."""
-    if dtype == pl.String:
-        expr = _from_text(name, col)
-    else:
-        expr = _from_typed(name, col, dtype)
+    expr = _from_text(name, col) if dtype == pl.String else _from_typed(name, col, dtype)
     return expr.cast(DTYPES[col.type]).alias(name)
 
 
@@ -311,7 +304,11 @@ def build_suite(contract: Contract) -> list[dict[str, Any]]:
             out.append(
                 {
                     "type": "expect_column_values_to_be_between",
-                    "kwargs": {"column": name, "min_value": col.bounds[0], "max_value": col.bounds[1]},
+                    "kwargs": {
+                        "column": name,
+                        "min_value": col.bounds[0],
+                        "max_value": col.bounds[1],
+                    },
                     "meta": {"rule": "clamped", "column": name},
                 }
             )
@@ -353,13 +350,18 @@ class _GeRunner:
         )
 
         logging.getLogger("great_expectations").setLevel(logging.WARNING)
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
         self._ctx = gx.get_context(mode="ephemeral")
+        self._ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
         asset = self._ctx.data_sources.add_pandas(f"pa-{name}").add_dataframe_asset("frame")
         batch = asset.add_batch_definition_whole_dataframe("all")
         suite = gx.ExpectationSuite(name=f"pa-{name}")
         for i, cfg in enumerate(configs):
             try:
-                exp = ExpectationConfiguration(type=cfg["type"], kwargs=cfg["kwargs"]).to_domain_obj()
+                exp = ExpectationConfiguration(
+                    type=cfg["type"], kwargs=cfg["kwargs"]
+                ).to_domain_obj()
             except (ValueError, TypeError, KeyError, AttributeError) as exc:
                 raise ContractError(
                     f"expectation {i} ('{cfg['type']}') is not a valid GE expectation "
@@ -377,7 +379,9 @@ class _GeRunner:
         return [r.to_json_dict() for r in result.results]
 
 
-def _ge_counts(raw_results: list[dict[str, Any]]) -> list[tuple[str, str | None, bool, int | None, int | None]]:
+def _ge_counts(
+    raw_results: list[dict[str, Any]],
+) -> list[tuple[str, str | None, bool, int | None, int | None]]:
     out = []
     for r in raw_results:
         cfg = r.get("expectation_config", {})
@@ -389,7 +393,9 @@ def _ge_counts(raw_results: list[dict[str, Any]]) -> list[tuple[str, str | None,
                 col if isinstance(col, str) else None,
                 bool(r.get("success")),
                 res.get("element_count") if isinstance(res.get("element_count"), int) else None,
-                res.get("unexpected_count") if isinstance(res.get("unexpected_count"), int) else None,
+                res.get("unexpected_count")
+                if isinstance(res.get("unexpected_count"), int)
+                else None,
             )
         )
     return out
@@ -401,22 +407,37 @@ def _ge_counts(raw_results: list[dict[str, Any]]) -> list[tuple[str, str | None,
 def _prepass(
     raw: pl.LazyFrame, schema: pl.Schema, contract: Contract, present: list[str]
 ) -> dict[str, Any]:
-    exprs: list[pl.Expr] = [pl.len().alias("rows")]
+    """All built-in counts in one streaming pass.
+
+    Two chained selects: the first maps each row to its conformed values and presence
+    flags (a streaming map), the second reduces them. Reducing straight from the raw
+    columns lets polars keep every intermediate alive and doubles peak memory.
+    """
+    mapped: list[pl.Expr] = []
+    reduce: list[pl.Expr] = [pl.len().alias("rows")]
     for name in present:
         col = contract.columns[name]
-        conf = conform_expr(name, col, schema[name])
-        exprs.append(_raw_present(name, schema[name]).sum().alias(f"raw_nn:{name}"))
-        exprs.append(conf.is_not_null().sum().alias(f"nn:{name}"))
+        dtype = schema[name]
+        c = pl.col(f"c:{name}")
+        # text declared as text cannot fail its type: skip the work
+        can_fail = not (dtype == pl.String and col.type is ColumnType.STRING)
+        needs_conf = can_fail or col.missing is Missing.REJECT or col.keys or col.unique
+        if needs_conf:
+            mapped.append(conform_expr(name, col, dtype).alias(f"c:{name}"))
+            reduce.append(c.is_not_null().sum().alias(f"nn:{name}"))
+        if can_fail:
+            mapped.append(_raw_present(name, dtype).alias(f"r:{name}"))
+            reduce.append(pl.col(f"r:{name}").sum().alias(f"raw_nn:{name}"))
         if col.keys is not None:
-            outside = conf.is_not_null() & ~conf.cast(pl.String).is_in(col.keys)
-            exprs.append(outside.sum().alias(f"in_keys:{name}"))
+            outside = c.is_not_null() & ~c.cast(pl.String).is_in(col.keys)
+            reduce.append(outside.sum().alias(f"in_keys:{name}"))
         if col.bounds is not None:
             lo, hi = col.bounds
-            exprs.append(((conf < lo) | (conf > hi)).sum().alias(f"clamped:{name}"))
+            reduce.append(((c < lo) | (c > hi)).sum().alias(f"clamped:{name}"))
         if col.unique:
-            exprs.append(conf.drop_nulls().n_unique().alias(f"distinct:{name}"))
-    row = raw.select(exprs).collect(engine="streaming").row(0, named=True)
-    return {k: int(v or 0) for k, v in row.items()}
+            reduce.append(c.drop_nulls().n_unique().alias(f"distinct:{name}"))
+    row = raw.select(mapped or [pl.lit(0).alias("_")]).select(reduce).collect(engine="streaming")
+    return {k: int(v or 0) for k, v in row.row(0, named=True).items()}
 
 
 def _evidence_filter(schema: pl.Schema, contract: Contract, present: list[str]) -> pl.Expr:
@@ -463,19 +484,21 @@ def validate(
 ) -> ValidationReport:
     """Validate ``raw`` against ``contract``; see the module docstring for how.
 
-    ``conformed`` must be ``conform(raw, contract)`` (its columns are checked); missing or
-    extra columns are reported as failed rules rather than raised, so ``contract check``
-    can show everything at once.
+    ``conformed`` must be ``conform(raw, contract)`` (its columns are checked). Missing and
+    extra columns are reported as failed rules; ``check`` validates a file whose columns
+    may not match (it conforms the declared columns that are present).
     """
     schema = raw.collect_schema()
     missing, extra = check_columns(schema, contract)
     present = [n for n in contract.columns if n not in missing]
-    if not missing and list(conformed.collect_schema().names()) != list(contract.columns):
+    if list(conformed.collect_schema().names()) != present:
         raise ContractViolation(
             f"dataset '{contract.dataset}': the conformed frame does not have the contract's "
             "columns; pass conform(raw, contract)"
         )
-    rules: list[RuleResult] = [RuleResult(rule="column_present", column=n, failed_count=1) for n in missing]
+    rules: list[RuleResult] = [
+        RuleResult(rule="column_present", column=n, failed_count=1) for n in missing
+    ]
     if contract.extra_columns == "reject":
         rules += [RuleResult(rule="no_extra_columns", column=n, failed_count=1) for n in extra]
 
@@ -484,12 +507,15 @@ def validate(
     clamped: dict[str, int] = {}
     for name in present:
         col = contract.columns[name]
-        nn = counts[f"nn:{name}"]
-        rules.append(RuleResult(rule="type", column=name, failed_count=counts[f"raw_nn:{name}"] - nn))
+        nn = counts.get(f"nn:{name}", 0)
+        type_failed = counts[f"raw_nn:{name}"] - nn if f"raw_nn:{name}" in counts else 0
+        rules.append(RuleResult(rule="type", column=name, failed_count=type_failed))
         if col.missing is Missing.REJECT:
             rules.append(RuleResult(rule="not_null", column=name, failed_count=rows - nn))
         if col.keys is not None:
-            rules.append(RuleResult(rule="in_keys", column=name, failed_count=counts[f"in_keys:{name}"]))
+            rules.append(
+                RuleResult(rule="in_keys", column=name, failed_count=counts[f"in_keys:{name}"])
+            )
         if col.bounds is not None:
             clamped[name] = counts[f"clamped:{name}"]
         if col.unique:
@@ -500,12 +526,14 @@ def validate(
     ge_results: list[GeResult] = []
     ge_rows = 0
     row_failures = any(r.failed_count for r in rules if r.rule in ("type", "not_null", "in_keys"))
-    if present and (row_failures or any(clamped.values())):
+    if present and row_failures:
         suite = [c for c in build_suite(contract) if c["meta"]["column"] in present]
         evidence = _evidence_frame(raw, schema, contract, present, evidence_rows)
         ge_rows += evidence.height
         runner = _GeRunner(suite, f"{contract.dataset}-contract")
-        for cfg, (etype, _, ok, n, bad) in zip(suite, _ge_counts(runner.run(_to_pandas(evidence))), strict=True):
+        for cfg, (etype, _, ok, n, bad) in zip(
+            suite, _ge_counts(runner.run(_to_pandas(evidence))), strict=True
+        ):
             ge_results.append(
                 GeResult(
                     expectation=f"{etype}:{cfg['meta']['rule']}",
@@ -526,7 +554,9 @@ def validate(
                 RuleResult(
                     rule=f"user:{r.expectation}",
                     column=r.column,
-                    failed_count=r.unexpected_count if r.unexpected_count is not None else int(not r.success),
+                    failed_count=r.unexpected_count
+                    if r.unexpected_count is not None
+                    else int(not r.success),
                 )
             )
 
@@ -539,7 +569,12 @@ def validate(
         ge_rows_checked=ge_rows,
         ge_results=ge_results,
     )
-    log.info("validated dataset %s: %d rows, %d failed rules", contract.dataset, rows, len(report.failures))
+    log.info(
+        "validated dataset %s: %d rows, %d failed rules",
+        contract.dataset,
+        rows,
+        len(report.failures),
+    )
     return report
 
 
@@ -547,13 +582,17 @@ def _run_user(
     conformed: pl.LazyFrame, configs: list[dict[str, Any]], dataset: str, chunk_rows: int
 ) -> tuple[list[GeResult], int]:
     runner = _GeRunner(configs, f"{dataset}-user")
-    totals: list[list[Any]] = [[c["type"], c["kwargs"].get("column"), True, 0, None] for c in configs]
+    totals: list[list[Any]] = [
+        [c["type"], c["kwargs"].get("column"), True, 0, None] for c in configs
+    ]
     rows = 0
     for chunk in conformed.collect_batches(chunk_size=chunk_rows, engine="streaming"):
         if chunk.height == 0:
             continue
         rows += chunk.height
-        for tot, (_, _, ok, n, bad) in zip(totals, _ge_counts(runner.run(_to_pandas(chunk))), strict=True):
+        for tot, (_, _, ok, n, bad) in zip(
+            totals, _ge_counts(runner.run(_to_pandas(chunk))), strict=True
+        ):
             tot[2] = tot[2] and ok
             tot[3] += n or 0
             if bad is not None:
@@ -570,3 +609,13 @@ def _run_user(
         for t in totals
     ]
     return results, rows
+
+
+def check(
+    raw: pl.LazyFrame, contract: Contract, *, expectations_dir: Path | None = None
+) -> ValidationReport:
+    """Validate ``raw`` even when its columns do not match: everything in one report."""
+    schema = raw.collect_schema()
+    present = [n for n in contract.columns if n in schema]
+    conformed = raw.select(conform_expr(n, contract.columns[n], schema[n]) for n in present)
+    return validate(raw, conformed, contract, expectations_dir=expectations_dir)

@@ -3,10 +3,38 @@
 from __future__ import annotations
 
 import os
+import socket
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# Prefect reads its settings when first imported: pin every test process to the test server
+# (started on demand by the `prefect_server` fixture) and to a private, throw-away home, so no
+# test ever talks to a developer's server or starts a silent ephemeral one.
+PREFECT_TEST_PORT = free_port()
+PREFECT_TEST_HOME = tempfile.mkdtemp(prefix="pa-test-prefect-")
+os.environ.update(
+    {
+        "PREFECT_API_URL": f"http://127.0.0.1:{PREFECT_TEST_PORT}/api",
+        "PREFECT_UI_URL": f"http://127.0.0.1:{PREFECT_TEST_PORT}",
+        "PREFECT_HOME": PREFECT_TEST_HOME,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+        "GX_ANALYTICS_ENABLED": "false",
+        "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "false",
+        "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+        "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
+    }
+)
 
 #: the PostgreSQL server the tests use; each test creates and drops its own database
 PG_SERVER_URL = os.environ.get("PA_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432")
@@ -48,3 +76,14 @@ def pg_url() -> Iterator[Callable[[], str]]:
         with psycopg.connect(**conninfo) as conn:
             for name in created:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def shared_datasets() -> os.PathLike[str]:
+    """The folder of real public datasets (../shared/datasets relative to the project root)."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets"
+    if not path.is_dir():
+        pytest.fail(f"shared datasets not found at {path}")
+    return path

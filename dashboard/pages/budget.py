@@ -132,7 +132,11 @@ def render(services: Services) -> Any:
         return error_panel(exc, PAGE)
 
 
-def register_callbacks(app: Dash, services: Services) -> None:
+def register(app: Dash, services: Services) -> None:
+    """Register this page and its callbacks on ``app`` (called by create_app)."""
+    dash.register_page(__name__, path="/budget", name="Privacy budget", title="Privacy budget",
+                       order=2, layout=layout)
+
     @app.callback(Output(f"{PAGE}-content", "children"), Input("app-marker", "data"))
     def _render(_marker: str | None) -> Any:
         return render(services)
@@ -153,7 +157,3 @@ def register_callbacks(app: Dash, services: Services) -> None:
             raise PreventUpdate from None
         text = rows_to_csv(LEDGER_COLUMNS, ledger_rows(entries))
         return dcc.send_string(text, safe_filename(dataset, "ledger"), type="text/csv")
-
-
-dash.register_page(__name__, path="/budget", name="Privacy budget", title="Privacy budget",
-                   order=2, layout=layout)

@@ -22,6 +22,7 @@ from dashboard.charts import (
     bar_figure,
     by_series,
     correlation_figure,
+    correlation_pair,
     export_rows,
     group_label,
     metric_label,
@@ -89,10 +90,14 @@ def how_to_read() -> dbc.Accordion:
 
 
 def _interval_text(v: ValueRow) -> str:
-    return fmt_interval(v.lower, v.upper) or "no interval (post-processing)"
+    if v.lower is not None and v.upper is not None:
+        return fmt_interval(v.lower, v.upper)
+    if v.scale is not None:
+        return f"noisy, noise scale {fmt_number(v.scale)}"
+    return "computed from other released values"
 
 
-def kpi_section(release: str, values: Sequence[ValueRow]) -> dbc.Card:
+def kpi_section(release: str, values: Sequence[ValueRow], sentences: Sequence[str]) -> dbc.Card:
     cards = [
         dbc.Col(kpi_card(metric_label(v.metric, v.column), v.value, v.lower, v.upper),
                 xs=6, md=4, lg=3, className="mb-3")
@@ -103,7 +108,7 @@ def kpi_section(release: str, values: Sequence[ValueRow]) -> dbc.Card:
     body: list[Any] = [dbc.Row(cards, id=f"{PAGE}-kpis")]
     if grouped:
         body.append(_table(grouped))
-    return chart_card(PAGE, release, "Summary", body)
+    return chart_card(PAGE, release, "Summary", body, list(sentences))
 
 
 def _table(values: Sequence[ValueRow]) -> dbc.Table:
@@ -111,6 +116,23 @@ def _table(values: Sequence[ValueRow]) -> dbc.Table:
         ["Group", "Measure", "Value", "95% interval"],
         [[group_label(v.group), metric_label(v.metric, v.column), fmt_number(v.value),
           _interval_text(v)] for v in values],
+    )
+
+
+def _pivot(values: Sequence[ValueRow]) -> dbc.Table:
+    """One row per group, one column per measure: "value (lower to upper)"."""
+    measures: list[str] = []
+    cells: dict[str, dict[str, str]] = {}
+    for v in values:
+        measure = metric_label(v.metric, v.column)
+        if measure not in measures:
+            measures.append(measure)
+        ci = (f" ({fmt_number(v.lower)} to {fmt_number(v.upper)})"
+              if v.lower is not None and v.upper is not None else "")
+        cells.setdefault(group_label(v.group), {})[measure] = fmt_number(v.value) + ci
+    return values_table(
+        ["Group", *(f"{m} (95% interval)" for m in measures)],
+        [[g, *(row.get(m, "–") for m in measures)] for g, row in cells.items()],
     )
 
 
@@ -124,12 +146,16 @@ def comparison_section(release: str, values: Sequence[ValueRow],
     if main:
         body.append(graph(bar_figure(main, main_name),
                           {"type": f"{PAGE}-graph", "name": release}))
-    body.append(_table(per_group))
+    body.append(_pivot(per_group))
     if contrasts:
-        body.append(html.H6("Differences between groups", className="mt-3"))
-        body.append(_table(contrasts))
+        pairs = len({group_label(v.group) for v in contrasts})
+        body.append(html.Details([
+            html.Summary(f"Differences and ratios between groups ({pairs} pairs)",
+                         className="mt-3 mb-2"),
+            _pivot(contrasts),
+        ], id={"type": f"{PAGE}-contrasts", "name": release}))
     title = f"Comparison: {main_name}" if main_name else "Comparison"
-    return chart_card(PAGE, release, title, body, _sentences(sentences))
+    return chart_card(PAGE, release, title, body, list(sentences))
 
 
 def _main_series(series: dict[str, list[ValueRow]]) -> tuple[str, list[ValueRow]]:
@@ -137,13 +163,6 @@ def _main_series(series: dict[str, list[ValueRow]]) -> tuple[str, list[ValueRow]
         if values and values[0].metric == "mean":
             return name, values
     return next(iter(series.items()), ("", []))
-
-
-def _sentences(sentences: Sequence[str]) -> list[Any] | None:
-    if not sentences:
-        return None
-    return [html.Ul([html.Li(s) for s in sentences], className="mb-0",
-                    id={"type": f"{PAGE}-insights", "n": len(sentences)})]
 
 
 def distribution_section(release: str, values: Sequence[ValueRow],
@@ -162,11 +181,14 @@ def distribution_section(release: str, values: Sequence[ValueRow],
             for v in others
         ], className="mt-2 mb-0 small"))
     title = f"Distribution of {column}" if column else "Distribution"
-    return chart_card(PAGE, release, title, body, _sentences(sentences))
+    return chart_card(PAGE, release, title, body, list(sentences))
 
 
 def trend_sections(release: str, values: Sequence[ValueRow], forecasts: list[ValueRow],
-                   forecast_release: str | None, sentences: Sequence[str]) -> list[dbc.Card]:
+                   forecast_release: str | None, sentences: Sequence[str],
+                   forecast_sentences: Sequence[str] = ()) -> list[dbc.Card]:
+    """One chart per series; a matching forecast (taken out of ``forecasts``) is drawn on
+    it, dashed, with its band and its sentences."""
     cards = []
     for i, (name, series) in enumerate(by_series(values).items()):
         column = series[0].column
@@ -175,13 +197,16 @@ def trend_sections(release: str, values: Sequence[ValueRow], forecasts: list[Val
                    if (f.column == column) and (column is not None or metric == "count")]
         for f in overlay:
             forecasts.remove(f)
-        export = release if not overlay or not forecast_release \
+        export = release if not overlay or not forecast_release or forecast_release == release \
             else f"{release}|{forecast_release}"
         fig = trend_figure({name: series}, overlay, y_title=name)
+        said = list(sentences) if i == 0 else []
+        if overlay and forecast_release != release:
+            said += forecast_sentences
         cards.append(chart_card(
             PAGE, f"{export}#{i}", f"Trend: {name}",
             [graph(fig, {"type": f"{PAGE}-graph", "name": f"{release}#{i}"})],
-            _sentences(sentences) if i == 0 else None,
+            said,
         ))
     return cards
 
@@ -191,8 +216,11 @@ def correlation_section(release: str, values: Sequence[ValueRow],
     fig = correlation_figure(values)
     return chart_card(
         PAGE, release, "Correlation (Pearson r)",
-        [graph(fig, {"type": f"{PAGE}-graph", "name": release}), _table(values)],
-        _sentences(sentences),
+        [graph(fig, {"type": f"{PAGE}-graph", "name": release}),
+         values_table(["Measures", "Pearson r", "95% interval"],
+                      [[" × ".join(correlation_pair(v)), fmt_number(v.value), _interval_text(v)]
+                       for v in values])],
+        list(sentences),
     )
 
 
@@ -243,30 +271,38 @@ def sections(values: Sequence[ValueRow], sentences: dict[int, list[str]]) -> lis
     for v in values:
         releases[v.release_name].append(v)
     ordered = sorted(releases.items(), key=lambda kv: (_kind_rank(kv[1][0].analysis), kv[0]))
-    forecasts = [v for _, vs in ordered for v in vs if v.analysis == "forecast"]
-    forecast_release = next((v.release_name for v in forecasts), None)
+    # forecasts computed from a released trend are drawn on that trend's chart
+    overlay = [v for _, vs in ordered if vs[0].analysis == "forecast"
+               and all(x.metric == "forecast" for x in vs) for v in vs]
+    overlay_release = next((v.release_name for v in overlay), None)
     out: list[Any] = []
     for release, vs in ordered:
         kind = vs[0].analysis
         said = sentences.get(vs[0].release_id, [])
         if kind == "summary":
-            out.append(kpi_section(release, vs))
-            if said:
-                out.append(dbc.Alert(html.Ul([html.Li(s) for s in said], className="mb-0"),
-                                     color="light", className="mb-4"))
+            out.append(kpi_section(release, vs, said))
         elif kind == "comparison":
             out.append(comparison_section(release, vs, said))
         elif kind == "distribution":
             out.append(distribution_section(release, vs, said))
         elif kind == "trend":
-            out.extend(trend_sections(release, vs, forecasts, forecast_release, said))
+            overlay_said = sentences.get(overlay[0].release_id, []) if overlay else []
+            out.extend(trend_sections(release, vs, overlay, overlay_release, said,
+                                      overlay_said))
+        elif kind == "forecast" and any(v.metric != "forecast" for v in vs):
+            # a forecast that released its own input series: its own chart
+            points = [v for v in vs if v.metric == "forecast"]
+            series = [v for v in vs if v.metric != "forecast"]
+            out.extend(trend_sections(release, series, points, release, said))
         elif kind == "correlation":
             out.append(correlation_section(release, vs, said))
-    if forecasts and forecast_release:  # forecasts without a matching trend series
+    if overlay and overlay_release:  # forecasts without a matching trend series
+        said = sentences.get(overlay[0].release_id, [])
         out.append(chart_card(
-            PAGE, forecast_release, "Forecast",
-            [graph(trend_figure({}, forecasts, y_title="forecast"),
-                   {"type": f"{PAGE}-graph", "name": forecast_release})],
+            PAGE, overlay_release, "Forecast",
+            [graph(trend_figure({}, overlay, y_title="forecast"),
+                   {"type": f"{PAGE}-graph", "name": overlay_release})],
+            said,
         ))
     return out
 
@@ -287,7 +323,11 @@ def export_csv(services: Services, dataset: str, key: str) -> dict[str, Any]:
                            type="text/csv")
 
 
-def register_callbacks(app: Dash, services: Services) -> None:
+def register(app: Dash, services: Services) -> None:
+    """Register this page and its callbacks on ``app`` (called by create_app)."""
+    dash.register_page(__name__, path_template="/dataset/<name>", name="Dataset",
+                       title="Dataset", order=1, layout=layout)
+
     @app.callback(
         Output(f"{PAGE}-content", "children"),
         Input("app-marker", "data"),
@@ -310,7 +350,3 @@ def register_callbacks(app: Dash, services: Services) -> None:
             return export_csv(services, name, str(trigger["name"]))
         except PipelineError:
             raise PreventUpdate from None
-
-
-dash.register_page(__name__, path_template="/dataset/<name>", name="Dataset",
-                   title="Dataset", order=1, layout=layout)

@@ -9,7 +9,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, dcc, html
 
-from analytics.queries import DatasetSummary
+from analytics.queries import DatasetSummary, ReleaseInfo
 from dashboard.components import (
     error_panel,
     fmt_epsilon,
@@ -22,6 +22,8 @@ from privacy.errors import PipelineError
 
 PAGE = "overview"
 HEADLINES = 3
+#: which analyses' sentences make the best headlines, best first
+HEADLINE_ORDER = ("comparison", "summary", "trend", "correlation", "forecast", "distribution")
 
 
 def layout(**_query: object) -> html.Div:
@@ -77,6 +79,16 @@ def dataset_card(d: DatasetSummary, headlines: list[str]) -> dbc.Card:
     ], className="h-100 shadow-sm")
 
 
+def headlines(releases: list[ReleaseInfo]) -> list[str]:
+    """Up to HEADLINES sentences from the latest release of each analysis, best kinds first."""
+    latest: dict[str, ReleaseInfo] = {}
+    for r in releases:  # newest first
+        latest.setdefault(r.name, r)
+    ranked = sorted(latest.values(), key=lambda r: (
+        HEADLINE_ORDER.index(r.analysis) if r.analysis in HEADLINE_ORDER else 99, r.name))
+    return [text for r in ranked for text in r.insights][:HEADLINES]
+
+
 def render(services: Services) -> Any:
     try:
         store = services.store()
@@ -84,7 +96,7 @@ def render(services: Services) -> Any:
         if not summaries:
             return no_datasets(PAGE)
         cards = [
-            dbc.Col(dataset_card(d, store.insights(d.name, limit=HEADLINES)), md=6,
+            dbc.Col(dataset_card(d, headlines(store.releases(d.name, limit=60))), md=6,
                     className="mb-4")
             for d in summaries
         ]
@@ -93,11 +105,11 @@ def render(services: Services) -> Any:
     return dbc.Row(cards)
 
 
-def register_callbacks(app: Dash, services: Services) -> None:
+def register(app: Dash, services: Services) -> None:
+    """Register this page and its callbacks on ``app`` (called by create_app)."""
+    dash.register_page(__name__, path="/", name="Overview", title="Overview", order=0,
+                       layout=layout)
+
     @app.callback(Output(f"{PAGE}-content", "children"), Input("app-marker", "data"))
     def _render(_marker: str | None) -> Any:
         return render(services)
-
-
-dash.register_page(__name__, path="/", name="Overview", title="Overview", order=0,
-                   layout=layout)

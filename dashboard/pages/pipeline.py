@@ -19,7 +19,7 @@ from privacy.errors import PipelineError
 
 PAGE = "pipeline"
 RUNS = 100
-UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+UUID_RE = re.compile(r"^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$", re.IGNORECASE)
 STATUS_COLOURS = {
     "completed": "success",
     "running": "info",
@@ -126,7 +126,11 @@ def render(services: Services) -> Any:
     return chart_card(PAGE, "runs", f"Latest {len(runs)} runs", [table])
 
 
-def register_callbacks(app: Dash, services: Services) -> None:
+def register(app: Dash, services: Services) -> None:
+    """Register this page and its callbacks on ``app`` (called by create_app)."""
+    dash.register_page(__name__, path="/pipeline", name="Pipeline runs", title="Pipeline runs",
+                       order=3, layout=layout)
+
     @app.callback(Output(f"{PAGE}-content", "children"), Input("app-marker", "data"))
     def _render(_marker: str | None) -> Any:
         return render(services)
@@ -145,7 +149,3 @@ def register_callbacks(app: Dash, services: Services) -> None:
             raise PreventUpdate from None
         return dcc.send_string(rows_to_csv(EXPORT_COLUMNS, export_rows(runs)),
                                safe_filename("pipeline", "runs"), type="text/csv")
-
-
-dash.register_page(__name__, path="/pipeline", name="Pipeline runs", title="Pipeline runs",
-                   order=3, layout=layout)

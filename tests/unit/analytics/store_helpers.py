@@ -49,7 +49,9 @@ def make_contract(
     )
 
 
-def make_obj(dataset: str = "employees", name: str = "a.csv", etag: str = "etag-1") -> ObjectVersion:
+def make_obj(
+    dataset: str = "employees", name: str = "a.csv", etag: str = "etag-1"
+) -> ObjectVersion:
     return ObjectVersion(BUCKET, f"landing/{dataset}/{name}", etag, size=1234)
 
 

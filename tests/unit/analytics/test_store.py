@@ -9,11 +9,17 @@ from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from alembic.config import Config
 from sqlalchemy import func, select
-from store_helpers import (
+
+from analytics import schema
+from analytics.queries import ReadOnlyStore
+from analytics.store import MIGRATIONS_DIR, AggregateStore
+from privacy.budget import PrivacyLoss
+from privacy.errors import PipelineError, StorageUnavailable
+from tests.unit.analytics.store_helpers import (
     Clock,
     make_contract,
     make_obj,
@@ -21,12 +27,6 @@ from store_helpers import (
     make_run,
     values_per_set,
 )
-
-from analytics import schema
-from analytics.queries import ReadOnlyStore
-from analytics.store import MIGRATIONS_DIR, AggregateStore
-from privacy.budget import PrivacyLoss
-from privacy.errors import PipelineError, StorageUnavailable
 
 
 def _head() -> str:
@@ -44,6 +44,20 @@ def test_open_migrates_to_head_and_matches_the_schema_module(store_url: str) -> 
         ctx = MigrationContext.configure(conn, opts={"compare_type": True})
         assert ctx.get_current_revision() == _head()
         assert compare_metadata(ctx, schema.metadata) == []
+    store.close()
+
+
+def test_migrations_downgrade_to_base_and_upgrade_again(store_url: str) -> None:
+    from alembic import command
+
+    store = AggregateStore(store_url)
+    with store._transaction() as conn:
+        command.downgrade(store._alembic_config(conn), "base")
+    with store._engine.connect() as conn:
+        assert MigrationContext.configure(conn).get_current_revision() is None
+    store.close()
+    store = AggregateStore(store_url)  # migrates to head again
+    store.register_dataset(make_contract())
     store.close()
 
 

@@ -1,0 +1,194 @@
+"""Helpers of the browser tests: store data published through the real write API,
+screenshots, console-log checks and waiting."""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from analytics.records import ObjectVersion, RunRecord, utcnow
+from analytics.store import AggregateStore
+from dashboard.settings import DashboardSettings
+from privacy.budget import PrivacyLoss
+from privacy.contract import Contract, load_contract, parse_contract
+from privacy.results import PublishedValue, Release, ReleaseSet
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "test-output" / "screenshots"
+DOCS_SCREENSHOTS = ROOT / "docs" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+TEAMS = ("Atlas", "Borealis", "Cygnus", "Draco")
+WINDOW = (1280, 1000)
+MAX_SHOT_HEIGHT = 6000
+HOSTILE_KEYS = ("<script>alert('pwned')</script>", '=HYPERLINK("http://evil.example","x")')
+
+
+# ----------------------------------------------------------------------------- store data
+
+
+def employees_contract() -> Contract:
+    return load_contract(ROOT / "contracts" / "employees.yaml")
+
+
+def hostile_contract() -> Contract:
+    text = (ROOT / "contracts" / "employees.yaml").read_text()
+    return parse_contract(text.replace("dataset: employees", "dataset: hostile"), "hostile")
+
+
+def _v(metric: str, value: float, half: float | None, *, column: str | None = None,
+       group: dict[str, str] | None = None, scale: float | None = None) -> PublishedValue:
+    lower = None if half is None else value - half
+    upper = None if half is None else value + half
+    if scale is None and half is not None:
+        scale = half / 1.96
+    return PublishedValue(metric, value, lower, upper, scale, column, group or {})
+
+
+def employee_release_set(shift: float = 0.0, count: float = 1183.0,
+                         teams: tuple[str, ...] = TEAMS) -> ReleaseSet:
+    """A release set of all six analysis kinds, shaped like analytics.catalogue's output
+    (metrics, columns and group keys), with made-up numbers."""
+    days = "project_completion_days"
+    eff_means = [1.12 + shift, 0.94, 1.02, 0.97]
+    summary = Release("summary", "summary", "laplace", PrivacyLoss(0.2, 0.0), [
+        _v("count", count, 6.0),
+        _v("units", 214.0, 3.0),
+        _v("sum", 14670.0, 400.0, column=days),
+        _v("mean", 12.4 + shift, 0.5, column=days),
+        _v("mean", 1.01, 0.03, column="efficiency"),
+    ], [f"Average project completion days: {12.4 + shift:.1f} (95% CI {11.9 + shift:.1f}–"
+        f"{12.9 + shift:.1f})."])
+    per_team = []
+    for i, (t, m) in enumerate(zip(teams, eff_means, strict=False)):
+        n = 290.0 + 7 * i
+        per_team += [_v("count", n, 5.0, column="efficiency", group={"team": t}),
+                     _v("sum", m * n, 20.0, column="efficiency", group={"team": t}),
+                     _v("mean", m, 0.06, column="efficiency", group={"team": t})]
+    comparison = Release(
+        "comparison", "comparison:efficiency:team", "laplace", PrivacyLoss(0.2, 0.0),
+        [*per_team,
+         _v("difference", 0.18 + shift, 0.08, column="efficiency",
+            group={"team": teams[0], "team_vs": teams[1]}),
+         _v("ratio", 1.19, 0.09, column="efficiency",
+            group={"team": teams[0], "team_vs": teams[1]})],
+        [f"{teams[0]}'s average efficiency is 19% higher than {teams[1]}'s (95% CI 10–28%).",
+         f"No clear difference in average efficiency between {teams[2]} and {teams[3]}."],
+    )
+    comparison_days = Release(
+        "comparison", f"comparison:{days}:team", "laplace", PrivacyLoss(0.1, 0.0),
+        [_v("mean", m, 0.9, column=days, group={"team": t})
+         for t, m in zip(teams, [11.2, 13.5, 12.1, 12.9], strict=False)],
+        ["No clear difference in average project completion days between team groups."],
+    )
+    edges = [0, 5, 10, 15, 20, 30, 45, 60]
+    heights = [95.0, 260.0, 330.0, 240.0, 170.0, 70.0, 18.0]
+    distribution = Release(
+        "distribution", f"distribution:{days}", "laplace+exponential", PrivacyLoss(0.1, 0.0),
+        [_v("histogram", h, 9.0, column=days, group={"bin": f"[{lo}, {hi})"})
+         for lo, hi, h in zip(edges, edges[1:], heights, strict=False)]
+        + [_v("quantile_0.5", 12.0, None, column=days, scale=0.4)],
+        ["About half of the rows have project completion days at or below 12.0."],
+    )
+    months = [f"2024-{m:02d}" for m in range(1, 13)]
+    trend_vals = [11.0 + 0.25 * i + 0.6 * math.sin(i) for i in range(12)]
+    trend = Release(
+        "trend", "trend:finish_date", "laplace+threshold", PrivacyLoss(0.2, 1e-7),
+        [_v("count", 90.0 + 4 * i, 6.0, group={"finish_date": mo}) for i, mo in enumerate(months)]
+        + [_v("mean", v + shift, 0.8, column=days, group={"finish_date": mo})
+           for mo, v in zip(months, trend_vals, strict=False)],
+        ["Rows per month rose over 2024."],
+    )
+    forecast = Release(
+        "forecast", "forecast:finish_date", "post-processing", None,
+        [PublishedValue("forecast", 138.0 + 4 * i, 128.0, 148.0 + 8 * i, None, None,
+                        {"finish_date": f"2025-{i + 1:02d}"}) for i in range(3)],
+        ["Forecast of rows per month for the next 3 months: about 138–146 (wide interval)."],
+    )
+    correlation = Release(
+        "correlation", f"correlation:{days},efficiency", "laplace", PrivacyLoss(0.2, 0.0),
+        [_v("pearson_r", -0.42, 0.07, column=days, group={"with": "efficiency"})],
+        ["Longer projects tend to have lower efficiency (r = −0.42, 95% CI −0.49 to −0.35)."],
+    )
+    releases = [summary, comparison, comparison_days, distribution, trend, forecast, correlation]
+    return ReleaseSet("employees", 1, PrivacyLoss(1.0, 1e-7), releases)
+
+
+def publish(store: AggregateStore, contract: Contract, release_set: ReleaseSet,
+            filename: str = "projects.csv") -> RunRecord:
+    """Publish ``release_set`` as the pipeline would: reserve, publish (values + run)."""
+    run_id = str(uuid.uuid4())
+    obj = ObjectVersion("local", f"landing/{contract.dataset}/{filename}", uuid.uuid4().hex,
+                        1024)
+    reservation = store.reserve(contract, release_set.loss, obj=obj, run_id=run_id)
+    run = RunRecord(run_id=run_id, dataset=contract.dataset, obj=obj, status="running",
+                    rows_in=1200, rows_out=1183, rows_suppressed=17, columns_dropped=2,
+                    columns_pseudonymized=1, columns_generalized=1,
+                    flow_run_url=f"http://127.0.0.1:4200/runs/flow-run/{run_id}",
+                    started_at=utcnow())
+    assert store.publish(reservation, release_set, run)
+    return run
+
+
+def record_rejected_run(store: AggregateStore, dataset: str = "employees") -> RunRecord:
+    run = RunRecord(
+        run_id=str(uuid.uuid4()), dataset=dataset,
+        obj=ObjectVersion("local", f"landing/{dataset}/broken.csv", uuid.uuid4().hex, 99),
+        status="rejected", rows_in=40,
+        reason="column 'efficiency': 3 of 40 values are not numbers (rule: type float)",
+        started_at=utcnow(), finished_at=utcnow(),
+    )
+    store.record_run(run)
+    return run
+
+
+@dataclass
+class Stack:
+    """A store with data and a served dashboard."""
+
+    url: str
+    store: AggregateStore
+    settings: DashboardSettings
+    landing: Path
+
+
+def severe_console_errors(drv: object) -> list[dict[str, object]]:
+    logs = drv.get_log("browser")  # type: ignore[attr-defined]
+    return [e for e in logs if e.get("level") == "SEVERE"]
+
+
+def screenshot(drv, name: str, also_docs: bool = False) -> Path:
+    """Save the whole page (up to MAX_SHOT_HEIGHT px) as test-output/screenshots/NAME.png."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    height = int(drv.execute_script("return document.documentElement.scrollHeight"))
+    drv.set_window_size(WINDOW[0], max(WINDOW[1], min(height + 40, MAX_SHOT_HEIGHT)))
+    time.sleep(0.6)  # responsive charts redraw
+    try:
+        drv.save_screenshot(str(path))
+    finally:
+        drv.set_window_size(*WINDOW)
+    if also_docs:
+        DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, DOCS_SCREENSHOTS / f"{name}.png")
+    return path
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 15.0,
+             what: str = "condition") -> object:
+    deadline = time.monotonic() + timeout
+    last_exc: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = predicate()
+            if result:
+                return result
+        except Exception as exc:
+            last_exc = exc
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}" + (f": {last_exc}" if last_exc else ""))

@@ -1,0 +1,130 @@
+"""`privacy-analytics process` end to end against a real Prefect server and the local store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from analytics.records import ObjectVersion
+from analytics.store import AggregateStore
+from flows.cli import main
+from flows.demo import write_employee_csv
+from tests.integration.conftest import make_pa_env, settings_for
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def pa(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_server: str):
+    env = make_pa_env(tmp_path / "state")
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    return settings_for(env)
+
+
+def test_process_publishes_and_minimises(pa, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = write_employee_csv(tmp_path / "projects.csv", rows=1000, employees=200)
+    assert main(["process", str(src), "--dataset", "employees"]) == 0
+    out = capsys.readouterr().out
+    assert "published" in out
+
+    landing = pa.objects_dir / "landing" / "employees" / "projects.csv"
+    assert not landing.exists(), "the raw file must leave landing/ after a successful run"
+    masked = list((pa.objects_dir / "masked" / "employees").glob("*.parquet"))
+    assert len(masked) == 1
+    frame = pl.read_parquet(masked[0])
+    assert "name" not in frame.columns and "email" not in frame.columns
+    raw_ids = set(pl.read_csv(src)["employee_id"])
+    assert not raw_ids & set(frame["employee_id"]), "identifiers must be pseudonymized"
+    report = json.loads(next((pa.objects_dir / "masked" / "employees").glob("*.report.json")).read_text())
+    assert report["rows_in"] == 1000
+
+    store = AggregateStore(pa.aggregate_store_url)
+    from analytics.queries import ReadOnlyStore
+
+    ro = ReadOnlyStore(pa.aggregate_store_url)
+    [ds] = [d for d in ro.datasets() if d.name == "employees"]
+    assert 0 < ds.epsilon_spent <= 1.0 + 1e-9
+    runs = ro.runs(limit=5, dataset="employees")
+    assert runs and runs[0].status == "completed" and runs[0].rows_in == 1000
+    assert ro.latest_values("employees"), "aggregates must be published"
+    store.close()
+
+
+def test_same_object_version_publishes_once(pa, tmp_path: Path) -> None:
+    src = write_employee_csv(tmp_path / "dup.csv", rows=300, employees=60, seed=3)
+    # keep the raw file so the second run sees the very same object version
+    import os
+
+    os.environ["PA_KEEP_RAW"] = "true"
+    try:
+        assert main(["process", str(src), "--dataset", "employees"]) == 0
+        from analytics.queries import ReadOnlyStore
+
+        ro = ReadOnlyStore(settings_for({}).aggregate_store_url)
+        spent_once = ro.budget("employees").epsilon_spent
+        releases_once = len(ro.releases("employees", limit=1000))
+        assert main(["process", str(src), "--dataset", "employees"]) == 0
+        assert ro.budget("employees").epsilon_spent == pytest.approx(spent_once)
+        assert len(ro.releases("employees", limit=1000)) == releases_once
+    finally:
+        os.environ.pop("PA_KEEP_RAW", None)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expect"),
+    [
+        ("empty.csv", b"", "empty"),
+        ("binary.csv", b"\x00\x01\x02PK\x03\x04" * 50, "binary"),
+        ("semicolons.csv", b"employee_id;name;email;team\nE1;A;a@x;Atlas\n", "delimiter"),
+        ("dupe.csv", b"employee_id,name,name\nE1,A,B\n", "repeats"),
+        ("latin.csv", "employee_id,name\nE1,Jos\u00e9\n".encode("latin-1"), "UTF-8"),
+    ],
+)
+def test_bad_input_is_quarantined_intact(
+    pa, tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, content: bytes, expect: str
+) -> None:
+    src = tmp_path / name
+    src.write_bytes(content)
+    assert main(["process", str(src), "--dataset", "employees"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0, "the reason is one line"
+    assert expect.lower() in err.lower()
+    quarantined = pa.objects_dir / "quarantine" / "employees" / name
+    assert quarantined.read_bytes() == content, "the file must move intact"
+    report = json.loads((quarantined.parent / f"{name}.report.json").read_text())
+    assert report["status"] == "rejected" and expect.lower() in report["reason"].lower()
+    assert not (pa.objects_dir / "landing" / "employees" / name).exists()
+
+
+def test_dataset_without_contract_says_how_to_create_one(pa, tmp_path: Path, capsys) -> None:
+    src = write_employee_csv(tmp_path / "x.csv", rows=50, employees=10)
+    assert main(["process", str(src), "--dataset", "payroll"]) == 2
+    err = capsys.readouterr().err
+    assert "contract infer" in err and "payroll" in err
+    assert (pa.objects_dir / "quarantine" / "payroll" / "x.csv").exists()
+
+
+def test_contract_violation_names_column_without_values(pa, tmp_path: Path, capsys) -> None:
+    frame = pl.read_csv(write_employee_csv(tmp_path / "ok.csv", rows=100, employees=20))
+    canary = "CANARYVALUE-zq93"
+    bad = frame.with_columns(
+        pl.when(pl.int_range(pl.len()) < 7).then(pl.lit(canary)).otherwise(pl.col("efficiency").cast(pl.String)).alias("efficiency")
+    )
+    src = tmp_path / "bad_values.csv"
+    bad.write_csv(src)
+    assert main(["process", str(src), "--dataset", "employees"]) == 2
+    err = capsys.readouterr().err
+    assert "efficiency" in err and "7" in err
+    assert canary not in err
+    report = (pa.objects_dir / "quarantine" / "employees" / "bad_values.csv.report.json").read_text()
+    assert canary not in report
+
+
+def test_object_version_identity(pa) -> None:
+    store = AggregateStore(pa.aggregate_store_url)
+    assert store.find_published(ObjectVersion(pa.s3_bucket, "landing/employees/none.csv", "0")) is None
+    store.close()

@@ -1,0 +1,240 @@
+"""The employee example releases all six analysis kinds with honest insights."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from analytics.catalogue import plan_analyses, release_analyses
+from privacy.budget import PrivacyLoss
+from privacy.contract import Contract, load_contract
+from privacy.errors import ContractError, InputRejected, PipelineError
+from privacy.release import MemoryCalibrationCache
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def employee_frame(n_employees: int, seed: int = 7, atlas_boost: float = 0.0) -> pl.DataFrame:
+    """A masked employee frame: pseudonymized id, several projects per employee."""
+    contract = load_contract(ROOT / "contracts" / "employees.yaml")
+    teams = contract.columns["team"].keys
+    assert teams is not None
+    rng = random.Random(seed)
+    rows = []
+    for e in range(n_employees):
+        team = teams[e % len(teams)]
+        pid = hashlib.sha256(f"secret|employee-{e}".encode()).hexdigest()
+        for _ in range(rng.randint(1, 10)):
+            month = rng.randint(1, 6)
+            rows.append(
+                {
+                    "employee_id": pid,
+                    "team": team,
+                    "project_completion_days": min(rng.gammavariate(3, 4) + month, 60.0),
+                    "efficiency": min(
+                        max(rng.gauss(1.0, 0.2) + (atlas_boost if team == "Atlas" else 0), 0), 2
+                    ),
+                    "finish_date": date(2024, month, rng.randint(1, 28)),
+                }
+            )
+    return pl.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def employees() -> Contract:
+    return load_contract(ROOT / "contracts" / "employees.yaml")
+
+
+@pytest.fixture(scope="module")
+def big_frame() -> pl.DataFrame:
+    return employee_frame(6000, atlas_boost=0.5)
+
+
+def test_employee_example_publishes_all_six_kinds(
+    employees: Contract, big_frame: pl.DataFrame
+) -> None:
+    loss = PrivacyLoss(employees.budget.epsilon_per_release, employees.budget.delta)
+    rs = release_analyses(big_frame.lazy(), employees, loss, cache=MemoryCalibrationCache())
+    kinds = {r.analysis for r in rs.releases}
+    assert kinds == {"summary", "distribution", "comparison", "trend", "correlation", "forecast"}
+    # accounting: the set's loss is what the measurements report, within the per-file budget
+    assert rs.loss.fits_within(loss)
+    assert rs.loss.epsilon == pytest.approx(loss.epsilon, rel=1e-3)
+    assert 0 < rs.loss.delta <= loss.delta
+    paid = [r.loss for r in rs.releases if r.loss is not None]
+    assert sum(p.epsilon for p in paid) == pytest.approx(rs.loss.epsilon)
+    for r in rs.releases:
+        assert r.values, r.name
+        assert r.insights, r.name
+        if r.analysis == "forecast":
+            assert r.loss is None and r.mechanism == "post-processing"
+        else:
+            assert r.loss is not None and r.loss.epsilon > 0
+    by_kind = {r.analysis: r for r in rs.releases}
+    summary = by_kind["summary"]
+    metrics = {(v.metric, v.column) for v in summary.values}
+    assert {
+        ("count", None),
+        ("units", None),
+        ("mean", "efficiency"),
+        ("sum", "efficiency"),
+    } <= metrics
+    for v in summary.values:
+        assert v.lower is not None and v.upper is not None and v.lower <= v.value <= v.upper
+        assert v.scale is not None and v.scale > 0
+    mean_eff = next(v for v in summary.values if v.metric == "mean" and v.column == "efficiency")
+    assert 0 <= mean_eff.lower <= mean_eff.upper <= 2  # type: ignore[operator]
+    assert any(
+        s.startswith("Average project completion days:") and "95% CI" in s for s in summary.insights
+    )
+
+    dist = by_kind["distribution"]
+    bins = [v for v in dist.values if v.metric == "histogram"]
+    assert [v.group["bin"] for v in bins][:2] == ["[0, 5)", "[5, 10)"]
+    quantiles = [v for v in dist.values if v.metric.startswith("quantile_")]
+    assert {v.metric for v in quantiles} == {"quantile_0.25", "quantile_0.5", "quantile_0.75"}
+    assert all(0 <= v.value <= 60 for v in quantiles)
+
+    comparisons = [r for r in rs.releases if r.analysis == "comparison"]
+    eff = next(r for r in comparisons if r.name == "comparison:efficiency:team")
+    groups = {v.group["team"] for v in eff.values if v.metric == "mean"}
+    assert groups == {"Atlas", "Borealis", "Cygnus", "Draco"}  # exactly the public keys
+    assert any(v.metric == "difference" for v in eff.values)
+    assert any(v.metric == "ratio" for v in eff.values)
+
+    trend = by_kind["trend"]
+    periods = {v.group["finish_date"] for v in trend.values if v.metric == "count"}
+    assert periods <= {f"2024-0{m}" for m in range(1, 7)}
+    assert len(periods) >= 3
+
+    corr = by_kind["correlation"]
+    (r,) = [v for v in corr.values if v.metric == "pearson_r"]
+    assert -1 <= r.lower <= r.value <= r.upper <= 1  # type: ignore[operator]
+
+    fc = by_kind["forecast"]
+    points = [v for v in fc.values if v.metric == "forecast"]
+    assert [p.group["finish_date"] for p in points] == ["2024-07", "2024-08", "2024-09"]
+    assert all(p.lower is not None and p.lower <= p.value <= p.upper for p in points)  # type: ignore[operator]
+    assert "linear trend" in fc.insights[0]
+
+
+def test_a_real_team_difference_is_reported_with_its_interval(
+    employees: Contract, big_frame: pl.DataFrame
+) -> None:
+    # Atlas's efficiency is 50% higher in the data: the insight names it (most of the time)
+    only = employees.model_copy(update={"analyses": [employees.analyses[2]]})
+    plan = plan_analyses(big_frame.lazy(), only, PrivacyLoss(1 / 7, 1e-6))  # the same ε share
+    found = 0
+    for _ in range(20):
+        (eff,) = plan.run().releases
+        assert eff.name == "comparison:efficiency:team"
+        found += any(
+            s.startswith("Atlas's average efficiency is") and "% higher" in s for s in eff.insights
+        )
+    assert found >= 15
+
+
+def two_team_contract() -> Contract:
+    return Contract.model_validate(
+        {
+            "dataset": "teams",
+            "privacy_unit": "employee_id",
+            "max_rows_per_unit": 10,
+            "max_rows_per_file": 100_000,
+            "budget": {"epsilon_cap": 100, "delta": 1e-6, "epsilon_per_release": 1.0},
+            "columns": {
+                "employee_id": {"role": "identifier", "action": "pseudonymize"},
+                "team": {"role": "dimension", "keys": ["Atlas", "Borealis"]},
+                "efficiency": {"role": "measure", "type": "float", "bounds": [0, 2]},
+            },
+            "analyses": [{"kind": "comparison", "measure": "efficiency", "by": "team"}],
+        }
+    )
+
+
+def test_no_clear_difference_when_the_true_difference_is_zero() -> None:
+    # identical efficiency distributions in both teams: the true difference is exactly 0
+    rows = []
+    for e in range(600):
+        for p in range(5):
+            rows.append(
+                {
+                    "employee_id": hashlib.sha256(f"e{e}".encode()).hexdigest(),
+                    "team": "Atlas" if e % 2 == 0 else "Borealis",
+                    "efficiency": 0.5 + 0.25 * ((e // 2 + p) % 5),
+                }
+            )
+    df = pl.DataFrame(rows)
+    means = df.group_by("team").agg(pl.col("efficiency").mean())["efficiency"].to_list()
+    assert means[0] == pytest.approx(means[1])
+    contract = two_team_contract()
+    plan = plan_analyses(df.lazy(), contract, PrivacyLoss(1.0, 1e-6))
+    repeats = 300
+    no_clear = 0
+    for _ in range(repeats):
+        (release,) = plan.run().releases
+        text = " ".join(release.insights)
+        no_clear += text.startswith("No clear difference")
+        assert "higher than" not in text or not text.startswith("No clear")
+    assert no_clear / repeats >= 0.95
+
+
+def test_unknown_keys_need_delta(big_frame: pl.DataFrame) -> None:
+    contract = Contract.model_validate(
+        {
+            "dataset": "teams",
+            "privacy_unit": "employee_id",
+            "max_rows_per_unit": 10,
+            "budget": {"epsilon_cap": 10, "delta": 0.0, "epsilon_per_release": 1.0},
+            "columns": {
+                "employee_id": {"role": "identifier", "action": "pseudonymize"},
+                "team": {"role": "dimension"},  # no public keys
+                "efficiency": {"role": "measure", "type": "float", "bounds": [0, 2]},
+            },
+            "analyses": [{"kind": "comparison", "measure": "efficiency", "by": "team"}],
+        }
+    )
+    with pytest.raises(ContractError, match="δ > 0"):
+        release_analyses(big_frame.lazy(), contract, PrivacyLoss(1.0, 0.0))
+    # with δ > 0 the private keys are released through OpenDP's threshold only
+    rs = release_analyses(big_frame.lazy(), contract, PrivacyLoss(1.0, 1e-6))
+    (release,) = rs.releases
+    assert release.mechanism == "laplace+threshold"
+    assert 0 < rs.loss.delta <= 1e-6
+    released = {v.group["team"] for v in release.values if v.metric == "count"}
+    assert released <= {"Atlas", "Borealis", "Cygnus", "Draco"}
+
+
+def test_file_over_max_rows_is_refused_without_values(employees: Contract) -> None:
+    small = employees.model_copy(update={"max_rows_per_file": 100})
+    df = employee_frame(200)
+    with pytest.raises(InputRejected) as err:
+        release_analyses(df.lazy(), small, PrivacyLoss(1.0, 1e-6))
+    assert "max_rows_per_file=100" in str(err.value)
+    assert "Atlas" not in str(err.value)
+    assert isinstance(err.value, PipelineError)
+
+
+def test_missing_column_is_a_counts_only_error(employees: Contract) -> None:
+    df = employee_frame(50).drop("efficiency")
+    with pytest.raises(InputRejected):
+        release_analyses(df.lazy(), employees, PrivacyLoss(1.0, 1e-6))
+
+
+def test_warm_release_reuses_cached_scales(employees: Contract) -> None:
+    df = employee_frame(300)
+    cache = MemoryCalibrationCache()
+    loss = PrivacyLoss(1.0, 1e-6)
+    first = release_analyses(df.lazy(), employees, loss, cache=cache)
+    assert len(cache) > 0
+    entries = dict(cache._values)
+    second = release_analyses(employee_frame(400, seed=9).lazy(), employees, loss, cache=cache)
+    assert dict(cache._values) == entries  # nothing recalibrated
+    scales = lambda rs: [v.scale for r in rs.releases for v in r.values if v.metric == "count"][:1]  # noqa: E731
+    assert scales(first) == scales(second)  # same contract: same noise, whatever the rows
+    assert second.loss.fits_within(loss)

@@ -1,0 +1,57 @@
+"""Insight wording claims only what the interval supports."""
+
+from __future__ import annotations
+
+from analytics import insights
+from privacy.results import PublishedValue as PV
+
+
+def test_mean_sentence_carries_its_interval() -> None:
+    (s,) = insights.summary_insights([PV("mean", 5.2, 4.9, 5.5, 0.1, "project_completion_days")])
+    assert s == "Average project completion days: 5.20 (95% CI 4.90–5.50)."
+
+
+def _pair(diff: tuple[float, float, float], ratio: tuple[float, float, float]) -> list[PV]:
+    g = {"team": "A", "team_vs": "B"}
+    return [
+        PV("mean", 1.2, 1.1, 1.3, 0.1, "eff", {"team": "A"}),
+        PV("mean", 1.0, 0.9, 1.1, 0.1, "eff", {"team": "B"}),
+        PV("difference", *diff, None, "eff", g),
+        PV("ratio", *ratio, None, "eff", g),
+    ]
+
+
+def test_clear_difference_is_stated_with_percent_and_interval() -> None:
+    out = insights.comparison_insights(
+        "efficiency", "team", _pair((0.2, 0.1, 0.3), (1.2, 1.12, 1.28))
+    )
+    assert out == ["A's average efficiency is 20% higher than B's (95% CI 12% to 28%)."]
+
+
+def test_interval_crossing_zero_says_no_clear_difference() -> None:
+    out = insights.comparison_insights(
+        "efficiency", "team", _pair((0.2, -0.05, 0.45), (1.2, 0.95, 1.45))
+    )
+    assert len(out) == 1 and out[0].startswith("No clear difference in average efficiency")
+    assert "higher" not in out[0]
+
+
+def test_correlation_wording() -> None:
+    clear = insights.correlation_insights("a", "b", PV("pearson_r", -0.5, -0.6, -0.4))
+    assert "clear moderate negative correlation" in clear[0]
+    unclear = insights.correlation_insights("a", "b", PV("pearson_r", 0.1, -0.2, 0.4))
+    assert unclear[0].startswith("No clear correlation")
+
+
+def test_trend_change_only_when_interval_excludes_zero() -> None:
+    pts = [
+        PV("count", 100, 90, 110, 1, None, {"m": "2024-01"}),
+        PV("count", 103, 93, 113, 1, None, {"m": "2024-02"}),
+    ]
+    assert "no clear change" in insights.trend_insights(pts, "rows per month", "month")[0]
+    pts[1] = PV("count", 200, 190, 210, 1, None, {"m": "2024-02"})
+    assert "a clear rise" in insights.trend_insights(pts, "rows per month", "month")[0]
+
+
+def test_forecast_needs_periods() -> None:
+    assert "Too few" in insights.forecast_insights("rows per month", [], 2, "month")[0]
