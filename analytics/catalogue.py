@@ -5,16 +5,32 @@
 Kinds (each documented where it is built below):
 
 * ``summary``       rows, distinct people, sum and mean per measure;
-* ``distribution``  histogram on public bins, quantiles at 0.125/0.25/0.5/0.75/0.875;
+* ``distribution``  histogram on public bins, quantiles at 0.125/0.25/0.5/0.75/0.875
+  (exponential mechanism: OpenDP gives no accuracy for them, so they carry no interval
+  and their sentences say "roughly");
 * ``comparison``    count, sum, mean of a measure per group; pairwise differences and ratios
-  with simultaneous (Bonferroni) 95% intervals;
-* ``trend``         count and means per calendar period (periods through OpenDP's threshold);
+  with simultaneous 95% intervals (Bonferroni over every difference and ratio: each
+  interval is at level 1 − 0.05/(2·pairs));
+* ``trend``         count and means per calendar period: the contract's public ``periods``
+  range gives public keys (every period in it is released); without one, periods pass
+  OpenDP's threshold (δ > 0);
 * ``correlation``   Pearson r from DP sums (post-processing, see ``analytics.correlations``);
 * ``forecast``      a linear trend over released trend values (``analytics.forecasts``): no
   extra budget when a trend analysis on the same time column already releases its input.
 
-The per-file loss is split evenly (ε over every OpenDP query, δ over the thresholded ones);
-the ReleaseSet's loss is the sum of what the measurements' privacy maps report.
+Queries are merged: every aggregate that shares a grouping (none, a dimension, a histogram's
+bins, a time column's periods, or one row per person) goes into ONE OpenDP measurement, so
+the file is read once per grouping and a shared aggregate (the row count, a measure's sum)
+is released once and used by every analysis that needs it. Each paid analysis gets an equal
+ε share, spread over the aggregates it uses (a shared aggregate gets the shares of all its
+users, hence less noise); inside a measurement OpenDP's scales follow these weights.
+δ goes evenly to the thresholded queries. A release's loss is its part of the
+measurements' losses (their privacy maps); the parts add up to the set's loss.
+
+Measures enter queries centred on the midpoint of their public bounds (a public shift), as
+fixed-point integers: the noise of a sum of x − mid is sized by the half-width of the bounds,
+not by the larger bound. Sums and means are then rebuilt by post-processing: Σx = Σ(x − mid)
++ mid·n, mean = mid + Σ(x − mid)/n.
 
 For repeated releases of one file (calibration tests, benchmarks), :func:`plan_analyses`
 resolves every measurement once and :meth:`ReleasePlan.run` draws fresh noise each call.
@@ -32,7 +48,13 @@ import polars as pl
 from analytics import insights
 from analytics.correlations import pearson_from_sums
 from analytics.forecasts import forecast_linear
-from analytics.trends import is_integer_time, period_expr, period_label, period_noun, period_ordinal
+from analytics.trends import (
+    is_integer_time,
+    period_label,
+    period_noun,
+    period_ordinal_expr,
+    public_periods,
+)
 from privacy.budget import PrivacyLoss
 from privacy.contract import (
     Analysis,
@@ -44,22 +66,22 @@ from privacy.contract import (
     SummaryAnalysis,
     TrendAnalysis,
 )
-from privacy.dp_intervals import Estimate, difference, ratio
+from privacy.dp_intervals import Estimate, difference, linear, ratio
 from privacy.errors import PipelineError
 from privacy.release import (
-    LEN,
-    UNIT,
+    Agg,
     CalibrationCache,
     LossPlan,
+    PreparedFrame,
     QueryResult,
     QuerySpec,
     ReleaseEngine,
-    dp_int_sum,
-    dp_len,
-    dp_n_unique,
-    dp_quantile,
+    Resolved,
+    count_agg,
     fixed_point,
+    int_sum_agg,
     prepare_frame,
+    quantile_agg,
 )
 from privacy.results import PublishedValue, Release, ReleaseSet
 
@@ -70,12 +92,16 @@ GOOD_QUANTILES = (0.125, 0.25, 0.5, 0.75, 0.875)
 QUANTILE_CANDIDATES = 201
 MAX_PAIRS_GROUPS = 12
 MISSING = "(missing)"
+#: the period of rows without a time value when periods are private (dropped after release)
+NO_PERIOD = -(2**62)
+#: a period's mean is published only if its count's 95% lower bound exceeds this share of it
+MEAN_COUNT_SHARE = 0.5
+COUNT = "count"
+ALL = "all"  # the ungrouped query
+UNITS = "units"  # the one-row-per-person query
 
 Results = dict[str, QueryResult]
-
-
-def _x(m: str) -> str:
-    return f"x:{m}"
+Ref = tuple[str, str, float]  # (query id, aggregate name, weight)
 
 
 def _pv(
@@ -109,11 +135,32 @@ def _est(
     return Estimate.of(float(value), result.noise.get(col), clip)
 
 
+def clearly_positive(est: Estimate, share: float = 0.0) -> bool:
+    """The 95% interval of ``est`` lies above ``share`` × its value (share 0: above zero, a
+    count that surely has rows; share 0.5: a count precise enough to divide by)."""
+    iv = est.interval()
+    return iv is not None and iv[0] > max(share * est.value, 0.0)
+
+
+@dataclass
+class _Query:
+    """A QuerySpec under construction: aggregates accumulate weight from their users."""
+
+    id: str
+    by: tuple[str, ...] = ()
+    keys: pl.DataFrame | None = None
+    per_unit: bool = False
+    aggs: dict[str, Agg] = field(default_factory=dict)
+
+    def spec(self) -> QuerySpec:
+        return QuerySpec(self.id, tuple(self.aggs.values()), self.by, self.keys, self.per_unit)
+
+
 @dataclass
 class _Planned:
     kind: str
     name: str
-    specs: list[QuerySpec]  # the queries this release pays for
+    refs: list[Ref]  # the aggregates this release pays for, with its weight on each
     finish: Callable[[Results], tuple[list[PublishedValue], list[str]]]
     mechanism: str = "laplace"
 
@@ -123,46 +170,90 @@ class _Builder:
     contract: Contract
     schema: pl.Schema
     columns: dict[str, pl.Expr] = field(default_factory=dict)
-    specs: dict[str, QuerySpec] = field(default_factory=dict)
+    queries: dict[str, _Query] = field(default_factory=dict)
     planned: list[_Planned] = field(default_factory=list)
 
+    # ----------------------------------------------------------------- queries
+
+    def query(
+        self,
+        qid: str,
+        by: tuple[str, ...] = (),
+        keys: pl.DataFrame | None = None,
+        per_unit: bool = False,
+    ) -> str:
+        if qid not in self.queries:
+            self.queries[qid] = _Query(qid, by, keys, per_unit)
+        return qid
+
+    def use(self, refs: list[Ref], qid: str, agg: Agg, weight: float = 1.0) -> None:
+        """Add ``agg`` to query ``qid`` (or share the one already there) for one analysis."""
+        refs.append((qid, agg.name, weight))
+        self.queries[qid].aggs.setdefault(agg.name, agg)  # weights are summed in specs()
+
+    def planned_add(self, p: _Planned) -> None:
+        """Register a release; its refs' weights are normalized to 1 (an equal ε share)."""
+        total = sum(w for _, _, w in p.refs)
+        if total > 0:
+            p.refs = [(q, a, w / total) for q, a, w in p.refs]
+        self.planned.append(p)
+
     # ----------------------------------------------------------------- columns
-
-    def measure(self, m: str) -> str:
-        col = self.contract.columns[m]
-        assert col.bounds is not None
-        lo, hi = col.bounds
-        fill = col.fill if col.fill is not None else lo
-        expr = pl.col(m).cast(pl.Float64, strict=False)
-        self.columns[_x(m)] = expr.fill_nan(None).fill_null(fill).clip(lo, hi)
-        return _x(m)
-
-    def isum(
-        self, col: str, bounds: tuple[float, float], out: str, steps: list[tuple[str, float]]
-    ) -> pl.Expr:
-        """A DP sum of float column ``col`` (within ``bounds``) as a fixed-point integer sum."""
-        expr, int_bounds, step = fixed_point(pl.col(col), bounds)
-        self.columns[f"i:{col}"] = expr
-        steps.append((out, step))
-        return dp_int_sum(f"i:{col}", int_bounds, out)
 
     def bounds(self, m: str) -> tuple[float, float]:
         b = self.contract.columns[m].bounds
         assert b is not None
         return b
 
-    def dimension(self, d: str) -> str:
-        self.columns[f"d:{d}"] = pl.col(d).cast(pl.String).fill_null(MISSING)
-        return f"d:{d}"
+    def mid(self, m: str) -> float:
+        lo, hi = self.bounds(m)
+        return (lo + hi) / 2
 
-    def period(self, t: str) -> str:
-        expr = period_expr(t, self.contract.columns[t], self.schema[t])
-        # rows without a time fall into a "(missing)" period, dropped after release
-        self.columns[f"p:{t}"] = expr.fill_null(MISSING)
-        return f"p:{t}"
+    def measure(self, m: str) -> str:
+        """The measure, nulls filled and clamped to its bounds, minus the bounds' midpoint."""
+        if f"x:{m}" not in self.columns:
+            col = self.contract.columns[m]
+            lo, hi = self.bounds(m)
+            fill = col.fill if col.fill is not None else lo
+            expr = pl.col(m).cast(pl.Float64, strict=False)
+            self.columns[f"x:{m}"] = expr.fill_nan(None).fill_null(fill).clip(lo, hi) - self.mid(m)
+        return f"x:{m}"
 
-    def spec(self, spec: QuerySpec) -> QuerySpec:
-        return self.specs.setdefault(spec.id, spec)
+    def centred(self, m: str) -> tuple[str, tuple[int, int], float]:
+        """The centred measure as a fixed-point integer column: (name, int bounds, step)."""
+        lo, hi = self.bounds(m)
+        h = (hi - lo) / 2
+        expr, ibounds, step = fixed_point(pl.col(self.measure(m)), (-h, h))
+        self.columns[f"i:{m}"] = expr
+        return f"i:{m}", ibounds, step
+
+    def csum(self, m: str, weight: float = 1.0) -> Agg:
+        col, ibounds, step = self.centred(m)
+        return int_sum_agg(col, ibounds, f"csum:{m}", step, weight)
+
+    def dimension(self, d: str) -> tuple[str, pl.DataFrame | None, list[str] | None]:
+        """The group column of dimension ``d``: with public keys, the key's index (rows
+        with another value match no key and are not released); otherwise the value."""
+        keys = self.contract.columns[d].keys
+        name = f"d:{d}"
+        if keys:
+            index = pl.Series(range(len(keys)), dtype=pl.Int64)
+            self.columns[name] = pl.col(d).cast(pl.String).replace_strict(keys, index, default=None)
+            return name, pl.DataFrame({name: index}), list(keys)
+        self.columns[name] = pl.col(d).cast(pl.String).fill_null(MISSING)
+        return name, None, None
+
+    def period(self, t: str) -> tuple[str, pl.DataFrame | None]:
+        """The period ordinal column of time column ``t`` and its public keys (if any)."""
+        col = self.contract.columns[t]
+        name = f"p:{t}"
+        expr = period_ordinal_expr(t, col, self.schema[t])
+        periods = public_periods(col)
+        if periods is None:
+            self.columns[name] = expr.fill_null(NO_PERIOD)
+            return name, None
+        self.columns[name] = expr
+        return name, pl.DataFrame({name: pl.Series(periods, dtype=pl.Int64)})
 
     def unique_name(self, name: str) -> str:
         taken = {p.name for p in self.planned}
@@ -173,66 +264,83 @@ class _Builder:
             i += 1
         return f"{name}#{i}"
 
+    # ----------------------------------------------------------------- post-processing
+
+    def sum_and_mean(
+        self, res: QueryResult, row: dict[str, Any], m: str, count: Estimate | None
+    ) -> tuple[Estimate | None, Estimate | None]:
+        """Σx = Σ(x − mid) + mid·n and mean = mid + Σ(x − mid)/n, with their noise."""
+        cs = _est(res, row, f"csum:{m}")
+        if cs is None or count is None:
+            return None, None
+        mid = self.mid(m)
+        total = linear([(1.0, cs), (mid, Estimate(count.value, count.terms))])
+        share = ratio(cs, Estimate(count.value, count.terms))
+        mean = None
+        if share is not None:
+            mean = Estimate(share.value + mid, share.terms, self.bounds(m))
+        return total, mean
+
     # ----------------------------------------------------------------- summary
 
     def summary(self, a: SummaryAnalysis) -> None:
         measures = a.measures if a.measures is not None else self.contract.measures
-        aggs = [dp_len("count")]
-        steps: list[tuple[str, float]] = []
-        if self.contract.privacy_unit is not None:
-            aggs.append(dp_n_unique(UNIT, "units"))
+        refs: list[Ref] = []
+        q = self.query(ALL)
+        self.use(refs, q, count_agg(COUNT))
+        has_units = self.contract.privacy_unit is not None
+        if has_units:
+            self.use(refs, self.query(UNITS, per_unit=True), count_agg(UNITS))
         for m in measures:
-            aggs.append(self.isum(self.measure(m), self.bounds(m), f"sum:{m}", steps))
-        spec = self.spec(
-            QuerySpec("summary:" + ",".join(measures), tuple(aggs), steps=tuple(steps))
-        )
+            self.use(refs, q, self.csum(m))
 
         def finish(results: Results) -> tuple[list[PublishedValue], list[str]]:
-            res = results[spec.id]
+            res = results[ALL]
             row = res.frame.row(0, named=True)
             values: list[PublishedValue] = []
-            count = _est(res, row, "count", (0.0, None))
+            count = _est(res, row, COUNT, (0.0, None))
             if count is not None:
                 values.append(_pv("count", count))
-            units = _est(res, row, "units", (0.0, None))
-            if units is not None:
-                values.append(_pv("units", units))
+            if has_units:
+                ures = results[UNITS]
+                units = _est(ures, ures.frame.row(0, named=True), UNITS, (0.0, None))
+                if units is not None:
+                    values.append(_pv("units", units))
             for m in measures:
-                s = _est(res, row, f"sum:{m}")
-                if s is None:
-                    continue
-                values.append(_pv("sum", s, m))
-                mean = ratio(s, count, clip=self.bounds(m)) if count is not None else None
+                total, mean = self.sum_and_mean(res, row, m, count)
+                if total is not None:
+                    values.append(_pv("sum", total, m))
                 if mean is not None:
                     values.append(_pv("mean", mean, m))
             return values, insights.summary_insights(values)
 
-        self.planned.append(_Planned("summary", self.unique_name("summary"), [spec], finish))
+        self.planned_add(_Planned("summary", self.unique_name("summary"), refs, finish))
 
     # ----------------------------------------------------------------- distribution
 
     def distribution(self, a: DistributionAnalysis) -> None:
         m = a.measure
         lo, hi = self.bounds(m)
+        mid = self.mid(m)
         edges = a.bins or [lo + (hi - lo) * i / 10 for i in range(11)]
         labels = [
             f"[{edges[i]:g}, {edges[i + 1]:g}{']' if i == len(edges) - 2 else ')'}"
             for i in range(len(edges) - 1)
         ]
-        x = pl.col(self.measure(m))
-        expr: Any = pl.lit(None, dtype=pl.String)
+        x = pl.col(self.measure(m)) + mid
+        expr: Any = pl.lit(None, dtype=pl.Int64)
         for i in reversed(range(len(labels))):
             upper_ok = x <= edges[i + 1] if i == len(labels) - 1 else x < edges[i + 1]
-            expr = pl.when((x >= edges[i]) & upper_ok).then(pl.lit(labels[i])).otherwise(expr)
-        self.columns[f"b:{m}"] = expr
-        hist = self.spec(
-            QuerySpec(
-                f"distribution:{m}:histogram:{','.join(f'{e:g}' for e in edges)}",
-                (dp_len("count"),),
-                by=(f"b:{m}",),
-                keys=pl.DataFrame({f"b:{m}": labels}),
-            )
+            expr = pl.when((x >= edges[i]) & upper_ok).then(pl.lit(i, pl.Int64)).otherwise(expr)
+        bcol = f"b:{m}:{','.join(f'{e:g}' for e in edges)}"
+        self.columns[bcol] = expr
+        refs: list[Ref] = []
+        hist = self.query(
+            f"histogram:{m}:{','.join(f'{e:g}' for e in edges)}",
+            by=(bcol,),
+            keys=pl.DataFrame({bcol: pl.Series(range(len(labels)), dtype=pl.Int64)}),
         )
+        self.use(refs, hist, count_agg(COUNT))
         alphas = [q for q in a.quantiles if any(abs(q - g) < 1e-12 for g in GOOD_QUANTILES)]
         if len(alphas) < len(a.quantiles):
             log.warning(
@@ -241,197 +349,204 @@ class _Builder:
                 m,
                 GOOD_QUANTILES,
             )
-        cands = [lo + (hi - lo) * i / (QUANTILE_CANDIDATES - 1) for i in range(QUANTILE_CANDIDATES)]
-        specs = [hist]
-        quant: QuerySpec | None = None
-        if alphas:
-            quant = self.spec(
-                QuerySpec(
-                    f"distribution:{m}:quantiles:{','.join(map(str, alphas))}",
-                    tuple(dp_quantile(_x(m), q, cands, f"q:{q}") for q in alphas),
-                )
-            )
-            specs.append(quant)
+        icol, (ilo, ihi), step = self.centred(m)
+        # candidates in the fixed-point units of the centred column (published: c·step + mid)
+        cands = sorted(
+            {
+                round(ilo + (ihi - ilo) * i / (QUANTILE_CANDIDATES - 1))
+                for i in range(QUANTILE_CANDIDATES)
+            }
+        )
+        for q in alphas:
+            agg = quantile_agg(icol, q, cands, f"q:{m}:{q}", step=step, offset=mid)
+            self.use(refs, self.query(ALL), agg)
 
         def finish(results: Results) -> tuple[list[PublishedValue], list[str]]:
-            res = results[hist.id]
+            res = results[hist]
             values: list[PublishedValue] = []
             for row in res.frame.iter_rows(named=True):
-                est = _est(res, row, "count", (0.0, None))
+                est = _est(res, row, COUNT, (0.0, None))
                 if est is not None:
-                    values.append(_pv("histogram", est, m, {"bin": str(row[f"b:{m}"])}))
+                    values.append(_pv("histogram", est, m, {"bin": labels[int(row[bcol])]}))
             order = {lab: i for i, lab in enumerate(labels)}
             values.sort(key=lambda v: order.get(v.group.get("bin", ""), 0))
-            if quant is not None:
-                qres = results[quant.id]
+            if alphas:
+                qres = results[ALL]
                 qrow = qres.frame.row(0, named=True)
                 for q in alphas:
-                    noise = qres.noise.get(f"q:{q}")
+                    noise = qres.noise.get(f"q:{m}:{q}")
+                    # no interval: the exponential mechanism has no additive accuracy
                     values.append(
                         PublishedValue(
                             f"quantile_{q}",
-                            float(qrow[f"q:{q}"]),
+                            min(max(float(qrow[f"q:{m}:{q}"]), lo), hi),
                             None,
                             None,
                             noise.scale if noise else None,
                             m,
                         )
                     )
-            return values, insights.distribution_insights(m, values)
+            rows = sum(v.value for v in values if v.metric == "histogram")
+            return values, insights.distribution_insights(m, values, rows)
 
-        mech = "laplace+exponential" if quant is not None else "laplace"
-        self.planned.append(
-            _Planned("distribution", self.unique_name(f"distribution:{m}"), specs, finish, mech)
-        )
+        mech = "laplace+exponential" if alphas else "laplace"
+        name = self.unique_name(f"distribution:{m}")
+        self.planned_add(_Planned("distribution", name, refs, finish, mech))
 
     # ----------------------------------------------------------------- comparison
 
     def comparison(self, a: ComparisonAnalysis) -> None:
         m, by = a.measure, a.by
-        dcol = self.dimension(by)
-        keys = self.contract.columns[by].keys
-        steps: list[tuple[str, float]] = []
-        spec = self.spec(
-            QuerySpec(
-                f"comparison:{m}:{by}",
-                (dp_len("count"), self.isum(self.measure(m), self.bounds(m), "sum", steps)),
-                by=(dcol,),
-                keys=pl.DataFrame({dcol: keys}) if keys else None,
-                steps=tuple(steps),
-            )
-        )
-        bounds = self.bounds(m)
+        dcol, keys, names = self.dimension(by)
+        q = self.query(f"by:{by}", by=(dcol,), keys=keys)
+        refs: list[Ref] = []
+        self.use(refs, q, count_agg(COUNT))
+        self.use(refs, q, self.csum(m))
+
+        def key_of(value: Any) -> str:
+            return names[int(value)] if names is not None else str(value)
 
         def finish(results: Results) -> tuple[list[PublishedValue], list[str]]:
-            res = results[spec.id]
+            res = results[q]
             values: list[PublishedValue] = []
             means: dict[str, Estimate] = {}
-            for row in sorted(res.frame.iter_rows(named=True), key=lambda r: str(r[dcol])):
-                g = {by: str(row[dcol])}
-                count = _est(res, row, "count", (0.0, None))
-                s = _est(res, row, "sum")
+            rows = sorted(res.frame.iter_rows(named=True), key=lambda r: key_of(r[dcol]))
+            for row in rows:
+                g = {by: key_of(row[dcol])}
+                count = _est(res, row, COUNT, (0.0, None))
+                total, mean = self.sum_and_mean(res, row, m, count)
                 if count is not None:
                     values.append(_pv("count", count, m, g))
-                if s is not None:
-                    values.append(_pv("sum", s, m, g))
-                mean = ratio(s, count, clip=bounds) if s is not None and count is not None else None
+                if total is not None:
+                    values.append(_pv("sum", total, m, g))
                 if mean is not None:
                     values.append(_pv("mean", mean, m, g))
                     means[g[by]] = mean
-            names = sorted(means)
-            pairs = [(x, y) for i, x in enumerate(names) for y in names[i + 1 :]]
-            if pairs and len(names) <= MAX_PAIRS_GROUPS:
-                alpha = 0.05 / len(pairs)  # simultaneous 95% over all pairs (Bonferroni)
+            groups = sorted(means)
+            pairs = [(x, y) for i, x in enumerate(groups) for y in groups[i + 1 :]]
+            if pairs and len(groups) <= MAX_PAIRS_GROUPS:
+                # simultaneous 95% over every difference and ratio published (Bonferroni:
+                # the insights claim from both kinds)
+                alpha = 0.05 / (2 * len(pairs))
                 for x, y in pairs:
                     g = {by: x, f"{by}_vs": y}
                     values.append(_pv("difference", difference(means[x], means[y]), m, g, alpha))
-                    r = ratio(
-                        Estimate(means[x].clipped, means[x].terms),
-                        Estimate(means[y].clipped, means[y].terms),
-                    )
+                    ex = Estimate(means[x].clipped, means[x].terms)
+                    ey = Estimate(means[y].clipped, means[y].terms)
+                    r = ratio(ex, ey)
                     if r is not None:
                         values.append(_pv("ratio", r, m, g, alpha))
-                    r2 = ratio(
-                        Estimate(means[y].clipped, means[y].terms),
-                        Estimate(means[x].clipped, means[x].terms),
-                    )
+                    r2 = ratio(ey, ex)
                     if r2 is not None:
                         values.append(_pv("ratio", r2, m, {by: y, f"{by}_vs": x}, alpha))
             return values, insights.comparison_insights(m, by, values)
 
-        mech = "laplace" if keys else "laplace+threshold"
-        self.planned.append(
-            _Planned("comparison", self.unique_name(f"comparison:{m}:{by}"), [spec], finish, mech)
-        )
+        mech = "laplace" if keys is not None else "laplace+threshold"
+        name = self.unique_name(f"comparison:{m}:{by}")
+        self.planned_add(_Planned("comparison", name, refs, finish, mech))
 
     # ----------------------------------------------------------------- trend and forecast
 
-    def _trend_spec(self, t: str, measures: list[str]) -> QuerySpec:
-        pcol = self.period(t)
-        aggs = [dp_len(LEN)]
-        steps: list[tuple[str, float]] = []
+    def _trend_query(self, t: str, measures: list[str], refs: list[Ref], weight: float) -> str:
+        pcol, keys = self.period(t)
+        q = self.query(f"period:{t}", by=(pcol,), keys=keys)
+        self.use(refs, q, count_agg(COUNT), weight)
         for m in measures:
-            aggs.append(self.isum(self.measure(m), self.bounds(m), f"sum:{m}", steps))
-        return self.spec(
-            QuerySpec(
-                f"trend:{t}:" + ",".join(measures), tuple(aggs), by=(pcol,), steps=tuple(steps)
-            )
-        )
+            self.use(refs, q, self.csum(m), weight)
+        return q
 
     def _series(
-        self, results: Results, spec: QuerySpec, t: str, measure: str | None
+        self, results: Results, q: str, t: str, measure: str | None, trim: bool = False
     ) -> list[tuple[int, str, Estimate]]:
-        """(ordinal, label, estimate) per released period, in time order."""
-        res = results[spec.id]
+        """(ordinal, label, estimate) per released period, in time order.
+
+        With public periods every period of the range has a count, but a mean is given only
+        where its period's count is precise (its 95% interval above half its value):
+        elsewhere it would be noise over noise, and the delta-method interval of a ratio
+        with so noisy a denominator would not be calibrated. ``trim`` (for insights and
+        forecasts) keeps the span from the first to the last period whose count is clearly
+        positive: periods of the range before or after the file's rows would read as a fall
+        or rise that is only the range's edge. Both are post-processing of released values.
+        """
+        res = results[q]
         col = self.contract.columns[t]
         integer = is_integer_time(col, self.schema[t])
-        out = []
+        public = col.periods is not None
+        pcol = f"p:{t}"
+        rows: list[tuple[int, Estimate, dict[str, Any]]] = []
         for row in res.frame.iter_rows(named=True):
-            label = row[f"p:{t}"]
-            count = _est(res, row, LEN, (0.0, None))
-            if label is None or label == MISSING or count is None:
+            ordinal = row[pcol]
+            count = _est(res, row, COUNT, (0.0, None))
+            if ordinal is None or ordinal == NO_PERIOD or count is None:
                 continue
+            rows.append((int(ordinal), count, row))
+        rows.sort(key=lambda r: r[0])
+        if public and trim:
+            clear = [i for i, (_, c, _) in enumerate(rows) if clearly_positive(c)]
+            rows = rows[clear[0] : clear[-1] + 1] if clear else []
+        out = []
+        for ordinal, count, row in rows:
+            label = period_label(ordinal, col.granularity, integer)
             if measure is None:
-                est: Estimate | None = count
-            else:
-                s = _est(res, row, f"sum:{measure}")
-                est = ratio(s, count, clip=self.bounds(measure)) if s is not None else None
-            if est is not None:
-                out.append((period_ordinal(str(label), col.granularity, integer), str(label), est))
-        out.sort(key=lambda p: p[0])
+                out.append((ordinal, label, count))
+                continue
+            if public and not clearly_positive(count, MEAN_COUNT_SHARE):
+                continue
+            _, mean = self.sum_and_mean(res, row, measure, count)
+            if mean is not None:
+                out.append((ordinal, label, mean))
         return out
 
     def trend(self, a: TrendAnalysis) -> None:
         t = a.time
-        spec = self._trend_spec(t, list(a.measures))
+        refs: list[Ref] = []
+        q = self._trend_query(t, list(a.measures), refs, 1.0)
         col = self.contract.columns[t]
         noun = period_noun(col.granularity, is_integer_time(col, self.schema[t]))
 
         def finish(results: Results) -> tuple[list[PublishedValue], list[str]]:
             values: list[PublishedValue] = []
             texts: list[str] = []
-            counts = [
-                _pv("count", e, None, {t: lab})
-                for _, lab, e in self._series(results, spec, t, None)
-            ]
-            values += counts
-            texts += insights.trend_insights(counts, f"rows per {noun}", noun)
-            for m in a.measures:
-                means = [
-                    _pv("mean", e, m, {t: lab}) for _, lab, e in self._series(results, spec, t, m)
-                ]
-                values += means
+            for m in (None, *a.measures):
+                metric = "count" if m is None else "mean"
+                series = self._series(results, q, t, m)
+                values += [_pv(metric, e, m, {t: lab}) for _, lab, e in series]
+                span = self._series(results, q, t, m, trim=True)
+                what = (
+                    f"rows per {noun}" if m is None else f"average {insights.label(m)} per {noun}"
+                )
                 texts += insights.trend_insights(
-                    means, f"average {insights.label(m)} per {noun}", noun
+                    [_pv(metric, e, m, {t: lab}) for _, lab, e in span], what, noun
                 )
             return values, texts
 
-        self.planned.append(
-            _Planned("trend", self.unique_name(f"trend:{t}"), [spec], finish, "laplace+threshold")
-        )
+        mech = "laplace" if col.periods is not None else "laplace+threshold"
+        self.planned_add(_Planned("trend", self.unique_name(f"trend:{t}"), refs, finish, mech))
 
     def forecast(self, a: ForecastAnalysis, trends: list[TrendAnalysis]) -> None:
         t, m = a.time, a.measure
         source = next(
             (tr for tr in trends if tr.time == t and (m is None or m in tr.measures)), None
         )
+        refs: list[Ref] = []
         if source is not None:
-            spec = self._trend_spec(t, list(source.measures))
-            pays: list[QuerySpec] = []
+            # the trend releases this series already: post-processing only, no refs paid
+            q = self._trend_query(t, list(source.measures), [], 0.0)
         else:
-            spec = self._trend_spec(t, [m] if m else [])
-            pays = [spec]
+            q = self._trend_query(t, [m] if m else [], refs, 1.0)
+        pays = bool(refs)
         col = self.contract.columns[t]
         integer = is_integer_time(col, self.schema[t])
         noun = period_noun(col.granularity, integer)
         what = f"rows per {noun}" if m is None else f"average {insights.label(m)}"
 
         def finish(results: Results) -> tuple[list[PublishedValue], list[str]]:
-            series = self._series(results, spec, t, m)
+            series = self._series(results, q, t, m, trim=True)
             values: list[PublishedValue] = []
             if pays:  # the input series was released for this forecast: publish it too
                 values += [
-                    _pv("count" if m is None else "mean", e, m, {t: lab}) for _, lab, e in series
+                    _pv("count" if m is None else "mean", e, m, {t: lab})
+                    for _, lab, e in self._series(results, q, t, m)
                 ]
             fc = forecast_linear([s[0] for s in series], [s[2].clipped for s in series], a.horizon)
             points: list[PublishedValue] = []
@@ -457,43 +572,46 @@ class _Builder:
             return values, insights.forecast_insights(what, points, len(series), noun)
 
         name = self.unique_name(f"forecast:{t}" + (f":{m}" if m else ""))
-        mech = "post-processing" if not pays else "laplace+threshold"
-        self.planned.append(_Planned("forecast", name, pays, finish, mech))
+        if not pays:
+            mech = "post-processing"
+        else:
+            mech = "laplace" if col.periods is not None else "laplace+threshold"
+        self.planned_add(_Planned("forecast", name, refs, finish, mech))
 
     # ----------------------------------------------------------------- correlation
 
     def correlation(self, a: CorrelationAnalysis) -> None:
+        """n, Σa, Σb (shared with the summary), Σa², Σb², Σab of the centred measures. The
+        second moments drive r's noise, so they get three times the weight of the others."""
         ms = list(dict.fromkeys(a.measures))
-        half = {}
+        refs: list[Ref] = []
+        q = self.query(ALL)
+        self.use(refs, q, count_agg(COUNT), 0.5)
+        half: dict[str, float] = {}
         for m in ms:
             lo, hi = self.bounds(m)
-            mid, h = (lo + hi) / 2, (hi - lo) / 2
-            half[m] = h
-            self.columns[f"c:{m}"] = pl.col(self.measure(m)) - mid
-        aggs = [dp_len("n")]
-        steps: list[tuple[str, float]] = []
-        for m in ms:
-            aggs.append(self.isum(f"c:{m}", (-half[m], half[m]), f"s:{m}", steps))
-            self.columns[f"sq:{m}"] = pl.col(f"c:{m}") ** 2
-            aggs.append(self.isum(f"sq:{m}", (0.0, half[m] ** 2), f"ss:{m}", steps))
+            half[m] = (hi - lo) / 2
+            self.use(refs, q, self.csum(m), 0.5)
+            sq, ib, step = self._fixed(f"sq:{m}", pl.col(self.measure(m)) ** 2, (0.0, half[m] ** 2))
+            self.use(refs, q, int_sum_agg(sq, ib, f"ss:{m}", step), 1.5)
         pairs = [(x, y) for i, x in enumerate(ms) for y in ms[i + 1 :]]
         for x, y in pairs:
-            self.columns[f"xy:{x}*{y}"] = pl.col(f"c:{x}") * pl.col(f"c:{y}")
             b = half[x] * half[y]
-            aggs.append(self.isum(f"xy:{x}*{y}", (-b, b), f"sxy:{x}*{y}", steps))
-        spec = self.spec(QuerySpec("correlation:" + ",".join(ms), tuple(aggs), steps=tuple(steps)))
+            prod = pl.col(self.measure(x)) * pl.col(self.measure(y))
+            xy, ib, step = self._fixed(f"xy:{x}*{y}", prod, (-b, b))
+            self.use(refs, q, int_sum_agg(xy, ib, f"sxy:{x}*{y}", step), 1.5)
 
         def finish(results: Results) -> tuple[list[PublishedValue], list[str]]:
-            res = results[spec.id]
+            res = results[q]
             row = res.frame.row(0, named=True)
             values: list[PublishedValue] = []
             texts: list[str] = []
-            n = _est(res, row, "n")
+            n = _est(res, row, COUNT)
             for x, y in pairs:
                 parts = [
                     n,
-                    _est(res, row, f"s:{x}"),
-                    _est(res, row, f"s:{y}"),
+                    _est(res, row, f"csum:{x}"),
+                    _est(res, row, f"csum:{y}"),
                     _est(res, row, f"ss:{x}"),
                     _est(res, row, f"ss:{y}"),
                     _est(res, row, f"sxy:{x}*{y}"),
@@ -503,8 +621,9 @@ class _Builder:
                 r = pearson_from_sums(*parts)  # type: ignore[arg-type]
                 if r is None:
                     texts.append(
-                        f"Not enough variation to estimate a correlation between "
-                        f"{insights.label(x)} and {insights.label(y)}."
+                        f"Too few rows to estimate a correlation between {insights.label(x)} "
+                        f"and {insights.label(y)} at this privacy budget: the noise hides "
+                        "their variation."
                     )
                     continue
                 pv = _pv("pearson_r", r, x, {"with": y})
@@ -512,9 +631,15 @@ class _Builder:
                 texts += insights.correlation_insights(x, y, pv)
             return values, texts
 
-        self.planned.append(
-            _Planned("correlation", self.unique_name("correlation:" + ",".join(ms)), [spec], finish)
-        )
+        name = self.unique_name("correlation:" + ",".join(ms))
+        self.planned_add(_Planned("correlation", name, refs, finish))
+
+    def _fixed(
+        self, name: str, expr: pl.Expr, bounds: tuple[float, float]
+    ) -> tuple[str, tuple[int, int], float]:
+        as_int, ibounds, step = fixed_point(expr, bounds)
+        self.columns[name] = as_int
+        return name, ibounds, step
 
     def add_all(self, analyses: list[Analysis]) -> None:
         trends = [a for a in analyses if isinstance(a, TrendAnalysis)]
@@ -532,18 +657,39 @@ class _Builder:
             elif isinstance(a, CorrelationAnalysis):
                 self.correlation(a)
 
+    def specs(self) -> list[QuerySpec]:
+        """The queries with their aggregates' weights summed over the analyses using them;
+        queries no paid analysis uses (a forecast's borrowed trend) are left out."""
+        weight: dict[tuple[str, str], float] = {}
+        for p in self.planned:
+            for q, a, w in p.refs:
+                weight[(q, a)] = weight.get((q, a), 0.0) + w
+        out = []
+        for q in self.queries.values():
+            aggs = tuple(
+                Agg(**{**agg.__dict__, "weight": weight[(q.id, name)]})
+                for name, agg in q.aggs.items()
+                if weight.get((q.id, name), 0.0) > 0
+            )
+            if aggs:
+                out.append(QuerySpec(q.id, aggs, q.by, q.keys, q.per_unit))
+        return out
+
 
 # --------------------------------------------------------------------------- plan and run
 
 
 @dataclass
 class ReleasePlan:
-    """Resolved measurements for one contract and one file; :meth:`run` releases them."""
+    """Resolved measurements for one contract and one file; :meth:`run` releases them.
+
+    Holds the prepared file (a temporary Parquet file for large files): :meth:`close`
+    deletes it (garbage collection does too)."""
 
     contract: Contract
     engine: ReleaseEngine
     specs: list[QuerySpec]
-    measurements: dict[str, Any]
+    measurements: dict[str, Resolved]
     planned: list[_Planned]
     budget: PrivacyLoss
 
@@ -560,14 +706,28 @@ class ReleasePlan:
                 f"dataset '{self.contract.dataset}': the measurements' loss {total} exceeds "
                 f"the per-file budget {self.budget}; nothing was released"
             )
+        # every aggregate's ε (and its query's δ) is shared among its users by weight
+        users: dict[tuple[str, str], float] = {}
+        for p in self.planned:
+            for q, a, w in p.refs:
+                users[(q, a)] = users.get((q, a), 0.0) + w
         releases = []
         for p in self.planned:
             values, texts = p.finish(results)
             loss: PrivacyLoss | None = None
-            for s in p.specs:
-                loss = results[s.id].loss if loss is None else loss + results[s.id].loss
+            if p.refs:
+                eps = delta = 0.0
+                for q, a, w in p.refs:
+                    res, part = results[q], w / users[(q, a)]
+                    eps += res.epsilon_of[a] * part
+                    q_weight = sum(users[(q2, a2)] for (q2, a2) in users if q2 == q)
+                    delta += res.loss.delta * w / q_weight
+                loss = PrivacyLoss(eps, delta)
             releases.append(Release(p.kind, p.name, p.mechanism, loss, values, texts))  # type: ignore[arg-type]
         return ReleaseSet(self.contract.dataset, self.contract.version, total, releases)
+
+    def close(self) -> None:
+        self.engine.prepared.close()
 
 
 def plan_analyses(
@@ -581,13 +741,17 @@ def plan_analyses(
     schema = masked.collect_schema()
     builder = _Builder(contract, schema)
     builder.add_all(list(contract.analyses))
-    if not builder.specs:
+    specs = builder.specs()
+    if not specs:
         raise PipelineError(f"dataset '{contract.dataset}': the contract declares no analysis")
-    prepared = prepare_frame(masked, contract, builder.columns)
-    engine = ReleaseEngine(contract, prepared, cache)
-    specs = list(builder.specs.values())
-    split = LossPlan(loss, specs)
-    measurements = {s.id: engine.resolve(s, split.share(s)) for s in specs}
+    prepared: PreparedFrame = prepare_frame(masked, contract, builder.columns)
+    try:
+        engine = ReleaseEngine(contract, prepared, cache)
+        split = LossPlan(loss, specs)
+        measurements = {s.id: engine.resolve(s, split.share(s)) for s in specs}
+    except BaseException:
+        prepared.close()
+        raise
     return ReleasePlan(contract, engine, specs, measurements, builder.planned, loss)
 
 
@@ -603,4 +767,8 @@ def release_analyses(
     Raises PipelineError subclasses (counts-only messages): InputRejected for a file larger
     than ``max_rows_per_file`` or lacking a column, ContractError when a query needs δ > 0.
     """
-    return plan_analyses(masked, contract, loss, cache=cache).run()
+    plan = plan_analyses(masked, contract, loss, cache=cache)
+    try:
+        return plan.run()
+    finally:
+        plan.close()

@@ -13,6 +13,9 @@ from collections.abc import Sequence
 
 from privacy.results import PublishedValue
 
+#: a correlation interval at least this wide says nothing: no value of r is quoted
+WIDE_CORRELATION = 1.0
+
 
 def label(column: str) -> str:
     """A column name for a sentence: ``project_completion_days`` -> ``project completion days``."""
@@ -65,14 +68,43 @@ def summary_insights(values: Sequence[PublishedValue]) -> list[str]:
     return out
 
 
-def distribution_insights(column: str, values: Sequence[PublishedValue]) -> list[str]:
+#: a quantile is quoted only if its noise may move its rank by less than this share of rows
+QUANTILE_RANK_SHARE = 0.25
+
+
+def quantile_rank_error(scale: float | None, candidates: int = 201, alpha: float = 0.05) -> float:
+    """Rows by which the exponential mechanism may miss a quantile's rank (1-alpha bound).
+
+    OpenDP's quantile scores a candidate by how far its rank is from the target (in score
+    units at least one per row); the selected candidate's score exceeds the best one's by
+    more than scale·ln(candidates/alpha) with probability below alpha.
+    """
+    if scale is None:
+        return math.inf
+    return scale * math.log(candidates / alpha)
+
+
+def distribution_insights(
+    column: str, values: Sequence[PublishedValue], rows: float | None = None
+) -> list[str]:
+    """Quantiles carry no interval (OpenDP gives no accuracy for the exponential
+    mechanism): they are quoted as rough values, and not at all when the noise may move
+    them by more than a quarter of the (noisy) ``rows``."""
     out: list[str] = []
     q = {v.metric: v for v in values if v.metric.startswith("quantile_")}
+    if not q:
+        return out
+    worst = max(quantile_rank_error(v.scale) for v in q.values())
+    if rows is None or rows <= 0 or worst > QUANTILE_RANK_SHARE * rows:
+        return [
+            f"Too few rows to quote quantiles of {label(column)} at this privacy budget: the "
+            "noise could move them far from the true values."
+        ]
     med = q.get("quantile_0.5")
     if med is not None:
         out.append(
-            f"About half of the rows have {label(column)} at or below {fmt(med.value)} "
-            "(a differentially private estimate)."
+            f"About half of the rows have {label(column)} at or below roughly {fmt(med.value)} "
+            "(a differentially private estimate; no interval is available for quantiles)."
         )
     lo, hi = q.get("quantile_0.25"), q.get("quantile_0.75")
     if lo is not None and hi is not None:
@@ -155,6 +187,12 @@ def correlation_insights(a: str, b: str, r: PublishedValue) -> list[str]:
         return [
             f"{label(a).capitalize()} and {label(b)} show a clear {strength(r.value)} {sign} "
             f"correlation (r = {r.value:.2f}, {iv})."
+        ]
+    if r.lower is None or r.upper is None or r.upper - r.lower >= WIDE_CORRELATION:
+        # the noise swamps the data: a value of r here would read as a finding
+        return [
+            f"No clear correlation between {label(a)} and {label(b)}: too few rows for the "
+            f"privacy noise to estimate it ({iv})."
         ]
     return [f"No clear correlation between {label(a)} and {label(b)} (r = {r.value:.2f}, {iv})."]
 

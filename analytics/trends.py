@@ -1,15 +1,20 @@
 """Calendar periods for trends and forecasts: public labels computed row by row.
 
-A period label depends only on the row's own time value and the contract's granularity, so
-computing it before the DP query is a stable, row-wise transform. Which periods appear in a
-file is private unless the contract declares them; trends therefore release periods through
-OpenDP's threshold (δ > 0).
+A period depends only on the row's own time value and the contract's granularity, so
+computing it before the DP query is a stable, row-wise transform. It is computed as an
+integer *ordinal* (consecutive periods differ by 1; the same numbering as
+``privacy.contract.period_index``), which is cheap to group by and to regress on:
 
-Labels sort chronologically and map to integer ordinals (consecutive periods differ by 1),
-which forecasts regress on:
+    day: date ordinal; week: Monday-based week number; month: year*12 + month-1;
+    quarter: year*4 + quarter-1; year: the year; integer time columns: the integer itself.
 
-    day "2024-03-05", week "2024-03-04" (its Monday), month "2024-03", quarter "2024-Q1",
-    year "2024"; integer time columns use the integer itself.
+Which periods appear in a file is private. When the contract declares a time column's
+public ``periods`` range, every period of the range is a public group key
+(:func:`public_periods`): each is released, and rows outside the range are not. Without
+a range, trends release periods only through OpenDP's threshold (δ > 0).
+
+Labels for people: day "2024-03-05", week "2024-03-04" (its Monday), month "2024-03",
+quarter "2024-Q1", year "2024".
 """
 
 from __future__ import annotations
@@ -18,32 +23,42 @@ from datetime import date
 
 import polars as pl
 
-from privacy.contract import Column, ColumnType, Granularity
+from privacy.contract import Column, ColumnType, Granularity, period_index
+
+#: days from 0001-01-01 (ordinal 1) to 1970-01-01 (polars' day 0)
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
-def period_expr(name: str, column: Column, dtype: pl.DataType) -> pl.Expr:
-    """The period label (a string) of time column ``name``; null where the time is null."""
+def period_ordinal_expr(name: str, column: Column, dtype: pl.DataType) -> pl.Expr:
+    """The period ordinal (Int64) of time column ``name``; null where the time is null."""
     gran = column.granularity or Granularity.MONTH
     col = pl.col(name)
-    if dtype.is_integer() or (column.type is ColumnType.INTEGER and not dtype.is_temporal()):
+    if is_integer_time(column, dtype):
         if dtype == pl.String:
-            return col.str.strip_chars().cast(pl.Int64, strict=False).cast(pl.String)
-        return col.cast(pl.Int64).cast(pl.String)
+            return col.str.strip_chars().cast(pl.Int64, strict=False)
+        return col.cast(pl.Int64, strict=False)
     if dtype == pl.String:
         col = col.str.to_datetime(column.format, strict=False)
-    elif dtype == pl.Date:
-        col = col.cast(pl.Datetime("us"))
+    day = col.cast(pl.Date).cast(pl.Int64) + _EPOCH_ORDINAL
     if gran is Granularity.DAY:
-        return col.dt.strftime("%Y-%m-%d")
+        return day
     if gran is Granularity.WEEK:
-        return col.dt.truncate("1w").dt.strftime("%Y-%m-%d")
+        return (day - 1) // 7
+    year = col.dt.year().cast(pl.Int64)
     if gran is Granularity.MONTH:
-        return col.dt.strftime("%Y-%m")
+        return year * 12 + col.dt.month().cast(pl.Int64) - 1
     if gran is Granularity.QUARTER:
-        return pl.concat_str(
-            [col.dt.year().cast(pl.String), pl.lit("-Q"), col.dt.quarter().cast(pl.String)]
-        )
-    return col.dt.year().cast(pl.String)
+        return year * 4 + col.dt.quarter().cast(pl.Int64) - 1
+    return year
+
+
+def public_periods(column: Column) -> list[int] | None:
+    """The ordinals of the contract's public period range (None: periods are private)."""
+    if column.periods is None:
+        return None
+    first = period_index(column.periods.start, column.granularity)
+    last = period_index(column.periods.end, column.granularity)
+    return list(range(first, last + 1))
 
 
 def is_integer_time(column: Column, dtype: pl.DataType) -> bool:

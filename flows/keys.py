@@ -24,7 +24,7 @@ SUPPORTED_SUFFIXES = (".csv", ".tsv", ".txt", ".json", ".jsonl", ".ndjson", ".pa
 
 
 def check_dataset(name: str) -> str:
-    if not DATASET_RE.match(name or ""):
+    if not DATASET_RE.fullmatch(name or ""):  # fullmatch: `$` alone lets "x\n" through
         raise InvalidKey(
             f"dataset name {_show(name)} is not allowed: use letters, digits, '-' and '_' "
             "(at most 64, starting with a letter or digit)"
@@ -33,7 +33,7 @@ def check_dataset(name: str) -> str:
 
 
 def check_filename(name: str) -> str:
-    if name in ("", ".", "..") or ".." in name or not FILE_RE.match(name):
+    if name in ("", ".", "..") or ".." in name or not FILE_RE.fullmatch(name):
         raise InvalidKey(
             f"file name {_show(name)} is not allowed: use letters, digits, spaces and ._+()- "
             "(at most 200 characters, no '..', no slashes)"

@@ -109,7 +109,7 @@ class LocalStore:
             return None
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
-        base = self.root / prefix.rstrip("/")
+        base = self.path(prefix.rstrip("/")) if prefix else self.root  # never outside the root
         if not base.is_dir():
             return
         for p in sorted(base.rglob("*")):
@@ -212,12 +212,13 @@ class S3Store:
     def stat(self, key: str) -> ObjectInfo | None:
         from minio.error import S3Error
 
-        try:
-            st = self.client.stat_object(self.bucket, _check_key(key))
-        except S3Error as exc:
-            if self._is_missing(exc):
-                return None
-            raise StorageUnavailable(f"{self.describe()}: stat failed ({exc.code})") from None
+        with self._errors("stat"):  # connection errors too, not only S3 error responses
+            try:
+                st = self.client.stat_object(self.bucket, _check_key(key))
+            except S3Error as exc:
+                if self._is_missing(exc):
+                    return None
+                raise StorageUnavailable(f"{self.describe()}: stat failed ({exc.code})") from None
         return ObjectInfo(self.bucket, key, (st.etag or "").strip('"'), st.size or 0)
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
@@ -249,12 +250,14 @@ class S3Store:
             dest = Path(tmp) / "object"
             from minio.error import S3Error
 
-            try:
-                self.client.fget_object(self.bucket, _check_key(key), str(dest))
-            except S3Error as exc:
-                if self._is_missing(exc):
-                    raise ObjectVanished(f"{key} is no longer in the store") from None
-                raise StorageUnavailable(f"{self.describe()}: download failed ({exc.code})") from None
+            with self._errors("download"):  # connection errors too
+                try:
+                    self.client.fget_object(self.bucket, _check_key(key), str(dest))
+                except S3Error as exc:
+                    if self._is_missing(exc):
+                        raise ObjectVanished(f"{key} is no longer in the store") from None
+                    raise StorageUnavailable(
+                        f"{self.describe()}: download failed ({exc.code})") from None
             yield dest
 
     def move(self, src: str, dst: str) -> None:

@@ -40,7 +40,7 @@ from flows.settings import Settings
 from privacy.budget import PrivacyLoss
 from privacy.contract import Contract, find_contract, load_contract
 from privacy.errors import BudgetExhausted, ContractError, InputRejected, PipelineError
-from privacy.masking import mask, mask_counts, mask_summary
+from privacy.masking import kept_classes, mask, mask_counts, mask_summary
 from privacy.reports import PrivacyReport, achieved_k
 from privacy.validation import conform, validate
 
@@ -181,7 +181,11 @@ def mask_object(
             raise InputRejected(report.reason())
         out = Path(tmp) / "masked.parquet"
         try:
-            mask(conformed, contract, key).sink_parquet(out)
+            keep = (
+                kept_classes(conformed, contract).collect(engine="streaming")
+                if contract.quasi_identifiers and contract.anonymity.k > 1 else None
+            )
+            mask(conformed, contract, key, keep_classes=keep).sink_parquet(out)
             masked_lf = pl.scan_parquet(out)
             rows_out = int(masked_lf.select(pl.len()).collect().item())
             k = achieved_k(masked_lf, contract.quasi_identifiers) if contract.quasi_identifiers else None

@@ -81,7 +81,7 @@ def create_app(token: str | None, namespace: str) -> Starlette:
             if not isinstance(body, dict):
                 raise ValueError("not an object")
             accepted, refused = parse_minio_event(body)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, AttributeError):  # a record of the wrong shape
             return JSONResponse({"error": "not an S3 event notification (expected JSON with Records)"}, status_code=400)
         for r in refused:
             log.warning("refused object: %s", r["reason"])

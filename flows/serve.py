@@ -9,13 +9,14 @@ once (``PA_WARM_START=false`` turns this off and uses Prefect's default spawn).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import multiprocessing
 from datetime import timedelta
 from typing import Any
 
-from prefect import serve
 from prefect.events import DeploymentEventTrigger
+from prefect.runner import Runner
 
 from flows.process_object import FLOW_NAME, process_object
 from flows.settings import Settings
@@ -24,7 +25,15 @@ from flows.sweep import sweep_landing
 log = logging.getLogger("privacy_analytics.serve")
 
 #: modules the fork server imports once, so every flow run starts warm
-WARM_MODULES = ["flows.process_object", "flows.sweep"]
+WARM_MODULES = [
+    "flows.process_object",
+    "flows.sweep",
+    "analytics.catalogue",
+    "analytics.store",
+    "privacy.masking",
+    "privacy.validation",
+    "opendp.prelude",  # imports OpenDP's extras (several seconds): do it once, not per run
+]
 
 
 def object_trigger(namespace: str) -> DeploymentEventTrigger:
@@ -41,21 +50,35 @@ def object_trigger(namespace: str) -> DeploymentEventTrigger:
     )
 
 
-def deployments(settings: Settings) -> list[Any]:
+def deployment_specs(settings: Settings) -> list[dict[str, Any]]:
+    """The two deployments: keyword arguments for ``Runner.add_flow``."""
     return [
-        process_object.to_deployment(
-            name=FLOW_NAME,
-            triggers=[object_trigger(settings.event_namespace)],
-            description="Validate, mask and release one object; started by object events.",
-            tags=["privacy-analytics"],
-        ),
-        sweep_landing.to_deployment(
-            name="sweep-landing",
-            interval=timedelta(seconds=settings.sweep_interval_seconds),
-            description="Emit events for objects in landing/ that were never processed.",
-            tags=["privacy-analytics"],
-        ),
+        {
+            "flow": process_object,
+            "name": FLOW_NAME,
+            "triggers": [object_trigger(settings.event_namespace)],
+            "description": "Validate, mask and release one object; started by object events.",
+            "tags": ["privacy-analytics"],
+        },
+        {
+            "flow": sweep_landing,
+            "name": "sweep-landing",
+            "interval": timedelta(seconds=settings.sweep_interval_seconds),
+            "description": "Emit events for objects in landing/ that were never processed.",
+            "tags": ["privacy-analytics"],
+        },
     ]
+
+
+async def serve_deployments(settings: Settings) -> None:
+    """Register both deployments with an in-process Runner and execute their runs.
+
+    ``Runner.add_flow`` (unlike ``serve(*deployments)``) keeps the flow object, so each run
+    starts as a direct child of this process (no ``python -m prefect.engine`` re-import)."""
+    runner = Runner(name="privacy-analytics", limit=settings.run_limit, pause_on_shutdown=False)
+    for spec in deployment_specs(settings):
+        await runner.aadd_flow(**spec)
+    await runner.start()
 
 
 class _WarmContext:
@@ -87,10 +110,15 @@ def enable_warm_start() -> bool:
 
 def main() -> None:
     settings = Settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s serve %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s serve %(levelname)s %(message)s"
+    )
     if settings.warm_start:
         enable_warm_start()
-    serve(*deployments(settings), limit=settings.run_limit)
+    try:
+        asyncio.run(serve_deployments(settings))
+    except KeyboardInterrupt:
+        log.info("stopped")
 
 
 if __name__ == "__main__":

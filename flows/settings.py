@@ -157,7 +157,10 @@ class Settings(BaseSettings):
         return path.read_text().strip() if path.is_file() else None
 
     def check_s3(self) -> None:
-        if self.uses_s3 and (not self.s3_access_key or self.s3_secret_key is None):
-            raise PipelineError(
-                "PA_S3_ENDPOINT is set but PA_S3_ACCESS_KEY or PA_S3_SECRET_KEY is missing"
-            )
+        missing = [name for name, unset in (
+            ("PA_S3_ACCESS_KEY", not self.s3_access_key),
+            ("PA_S3_SECRET_KEY", self.s3_secret_key is None),
+        ) if unset]
+        if self.uses_s3 and missing:
+            verb = "is" if len(missing) == 1 else "are"
+            raise PipelineError(f"PA_S3_ENDPOINT is set but {' and '.join(missing)} {verb} missing")

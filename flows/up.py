@@ -49,13 +49,26 @@ def prefect_env(settings: Settings, api_url: str) -> dict[str, str]:
         ),
         "PA_STATE_DIR": str(settings.state),
         "PA_CONTRACTS_DIR": str(settings.contracts_dir.resolve()),
-        # the dashboard has its own settings: the store read-only, the landing folder for uploads
+    }
+
+
+def dashboard_env(settings: Settings, ui_url: str) -> dict[str, str]:
+    """The dashboard's whole environment: its own PA_DASHBOARD_* settings and nothing of the
+    pipeline's (no object-store credentials, no pseudonym key, no receiver token)."""
+    base = {
+        k: v for k, v in os.environ.items()
+        if not k.startswith(("PA_", "PREFECT_", "AWS_", "MINIO_")) or k.startswith("PA_DASHBOARD_")
+    }
+    base.update({
         "PA_DASHBOARD_STORE_URL": settings.aggregate_store_url,
         "PA_DASHBOARD_HOST": settings.dashboard_host,
         "PA_DASHBOARD_PORT": str(settings.dashboard_port),
         "PA_DASHBOARD_PREFECT_UI_URL": ui_url,
-        "PA_DASHBOARD_LANDING_DIR": str(settings.objects_dir / "landing"),
-    }
+    })
+    if not settings.uses_s3:
+        # embedded default: uploads are written into the watched landing folder (write-only use)
+        base["PA_DASHBOARD_LANDING_DIR"] = str(settings.objects_dir / "landing")
+    return base
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
@@ -78,11 +91,11 @@ class Supervisor:
         self.children: list[Child] = []
         self.stopping = False
 
-    def start(self, name: str, argv: list[str]) -> Child:
+    def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Child:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         out = (self.log_dir / f"{name}.log").open("ab")
         proc = subprocess.Popen(  # noqa: S603 - our own interpreter and modules
-            argv, env=self.env, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
+            argv, env=env if env is not None else self.env, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
         )
         child = Child(name, proc)
         self.children.append(child)
@@ -110,14 +123,17 @@ class Supervisor:
                 c.proc.wait()
 
 
-def wait_http(url: str, timeout: float, alive: Callable[[], bool]) -> None:
+def wait_http(
+    url: str, timeout: float, alive: Callable[[], bool], ok: tuple[int, ...] | None = None
+) -> None:
+    """Poll ``url`` until it answers (any status below 500, or one of ``ok``)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not alive():
-            raise PipelineError(f"the process serving {url} exited during start-up; see its log")
+            raise PipelineError(f"a process exited during start-up while waiting for {url}; see the logs")
         try:
             with urllib.request.urlopen(url, timeout=2) as r:  # noqa: S310 - our own loopback URL
-                if r.status < 500:
+                if (r.status in ok) if ok else r.status < 500:
                     return
         except (urllib.error.URLError, OSError):
             pass
@@ -148,11 +164,17 @@ def run_up(settings: Settings, *, out: Callable[[str], None]) -> int:
         ])
         out(f"starting the Prefect server (state in {settings.prefect_home}) ...")
         wait_http(f"{api_url}/health", 90, lambda: server.proc.poll() is None and not stop_requested)
-        sup.start("deployments", [py, "-m", "flows.serve"])
+        deployments = sup.start("deployments", [py, "-m", "flows.serve"])
+        # events sent before the triggered deployment exists would match no automation
+        out("registering the deployments ...")
+        for name in ("process-object/process-object", "sweep-landing/sweep-landing"):
+            wait_http(f"{api_url}/deployments/name/{name}", 120,
+                      lambda: deployments.proc.poll() is None and not stop_requested, ok=(200,))
         if not settings.uses_s3:
             sup.start("watcher", [py, "-m", "flows.watcher"])
         sup.start("receiver", [py, "-m", "flows.receiver"])
-        dash = sup.start("dashboard", [py, "-m", "dashboard"])
+        dash = sup.start("dashboard", [py, "-m", "dashboard"],
+                         env=dashboard_env(settings, api_url.removesuffix("/api")))
         dash_url = f"http://{settings.dashboard_host}:{settings.dashboard_port}/"
         wait_http(dash_url, 60, lambda: dash.proc.poll() is None and not stop_requested)
         where = settings.objects_dir / "landing" if not settings.uses_s3 else (

@@ -70,9 +70,9 @@ class LandingWatcher:
             if info is not None and info.size > 0:
                 ready.append(info)
                 self._announced[key] = sig
-        for key in list(self._announced):
-            if key not in current:
-                del self._announced[key]
+        for seen in (self._announced, self._pending):  # forget deleted files
+            for key in [k for k in seen if k not in current]:
+                del seen[key]
         return ready
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -22,6 +22,7 @@ import hashlib
 import json
 import math
 import re
+from datetime import date
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -78,6 +79,49 @@ class Granularity(StrEnum):
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+
+
+#: at most this many calendar periods in a time column's public ``periods`` range
+MAX_PERIODS = 400
+
+
+def period_index(value: date | int, granularity: Granularity | None) -> int:
+    """The calendar period of ``value`` as an integer; consecutive periods differ by 1.
+
+    day: date ordinal; week: Monday-based weeks; month: year*12 + month-1; quarter:
+    year*4 + quarter-1; year: the year. Integer time values are their own period.
+    """
+    if isinstance(value, int):
+        return value
+    gran = granularity or Granularity.MONTH
+    if gran is Granularity.DAY:
+        return value.toordinal()
+    if gran is Granularity.WEEK:
+        return (value.toordinal() - 1) // 7  # ordinal 1 (0001-01-01) is a Monday
+    if gran is Granularity.MONTH:
+        return value.year * 12 + value.month - 1
+    if gran is Granularity.QUARTER:
+        return value.year * 4 + (value.month - 1) // 3
+    return value.year
+
+
+class PeriodRange(_Strict):
+    """The public span of a time column, both ends included: its calendar periods (at the
+    column's granularity) are public group keys for trends; rows outside are not released.
+
+    ``periods: {start: 2025-01-01, end: 2026-12-31}`` (integer time: ``{start: 2000, end:
+    2024}``)."""
+
+    start: date | int
+    end: date | int
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PeriodRange:
+        if isinstance(self.start, int) != isinstance(self.end, int):
+            raise ValueError("periods.start and periods.end must both be dates or both integers")
+        if not self.start < self.end:  # type: ignore[operator]
+            raise ValueError("periods.start must be before periods.end")
+        return self
 
 
 # --------------------------------------------------------------------------- generalization
@@ -139,6 +183,9 @@ class Column(_Strict):
     fill: float | None = None
     #: time: period used for trends
     granularity: Granularity | None = None
+    #: time: the public range of periods trends release (public keys; rows outside are
+    #: dropped before release). Without it, periods are released only above a threshold.
+    periods: PeriodRange | None = None
     #: time stored as text: strptime format, e.g. "%Y-%m-%d"
     format: str | None = None
     #: quasi-identifiers (and dimensions): generalization applied when masking
@@ -183,6 +230,22 @@ class Column(_Strict):
             ColumnType.INTEGER,
         ):
             raise ValueError("a time column must have type date, datetime or integer")
+        if self.periods is not None:
+            if self.role is not Role.TIME:
+                raise ValueError("periods are only allowed on time columns")
+            is_int = isinstance(self.periods.start, int)
+            if is_int != (self.type is ColumnType.INTEGER):
+                raise ValueError("periods must be integers for integer time, dates otherwise")
+            n = (
+                period_index(self.periods.end, self.granularity)
+                - period_index(self.periods.start, self.granularity)
+                + 1
+            )
+            if n > MAX_PERIODS:
+                raise ValueError(
+                    f"periods span {n} {(self.granularity or Granularity.MONTH).value}s; at "
+                    f"most {MAX_PERIODS} are allowed: narrow the range or coarsen granularity"
+                )
         if self.keys is not None and self.role is not Role.DIMENSION:
             raise ValueError("keys are only allowed on dimensions")
         if self.action == "keep" and self.role is Role.IDENTIFIER:

@@ -106,6 +106,14 @@ def ratio(
     return Estimate(r, terms, clip)
 
 
+def linear(
+    parts: Sequence[tuple[float, Estimate]], clip: tuple[float | None, float | None] = (None, None)
+) -> Estimate:
+    """Σ cᵢ·eᵢ of estimates with independent noise (unclipped values)."""
+    value = sum(c * e.value for c, e in parts)
+    return Estimate(value, _merge(*((c, e.terms) for c, e in parts)), clip)
+
+
 def difference(a: Estimate, b: Estimate) -> Estimate:
     """a - b, independent noise terms."""
     return Estimate(a.clipped - b.clipped, _merge((1.0, a.terms), (-1.0, b.terms)))

@@ -12,7 +12,7 @@ import pytest
 
 from analytics.catalogue import plan_analyses, release_analyses
 from privacy.budget import PrivacyLoss
-from privacy.contract import Contract, load_contract
+from privacy.contract import Contract, TrendAnalysis, load_contract
 from privacy.errors import ContractError, InputRejected, PipelineError
 from privacy.release import MemoryCalibrationCache
 
@@ -39,7 +39,7 @@ def employee_frame(n_employees: int, seed: int = 7, atlas_boost: float = 0.0) ->
                     "efficiency": min(
                         max(rng.gauss(1.0, 0.2) + (atlas_boost if team == "Atlas" else 0), 0), 2
                     ),
-                    "finish_date": date(2024, month, rng.randint(1, 28)),
+                    "finish_date": date(2025, month, rng.randint(1, 28)),
                 }
             )
     return pl.DataFrame(rows)
@@ -65,9 +65,11 @@ def test_employee_example_publishes_all_six_kinds(
     # accounting: the set's loss is what the measurements report, within the per-file budget
     assert rs.loss.fits_within(loss)
     assert rs.loss.epsilon == pytest.approx(loss.epsilon, rel=1e-3)
-    assert 0 < rs.loss.delta <= loss.delta
+    assert rs.loss.delta == 0  # every group key is public: teams, bins, months
     paid = [r.loss for r in rs.releases if r.loss is not None]
     assert sum(p.epsilon for p in paid) == pytest.approx(rs.loss.epsilon)
+    # each paid analysis gets an equal ε share, whatever aggregates it shares with others
+    assert [p.epsilon for p in paid] == pytest.approx([loss.epsilon / len(paid)] * len(paid))
     for r in rs.releases:
         assert r.values, r.name
         assert r.insights, r.name
@@ -108,9 +110,13 @@ def test_employee_example_publishes_all_six_kinds(
     assert any(v.metric == "ratio" for v in eff.values)
 
     trend = by_kind["trend"]
-    periods = {v.group["finish_date"] for v in trend.values if v.metric == "count"}
-    assert periods <= {f"2024-0{m}" for m in range(1, 7)}
-    assert len(periods) >= 3
+    assert trend.mechanism == "laplace"  # the contract's public months: no threshold
+    periods = [v.group["finish_date"] for v in trend.values if v.metric == "count"]
+    assert periods == [f"{y}-{m:02d}" for y in (2025, 2026) for m in range(1, 13)]
+    means = {v.group["finish_date"] for v in trend.values if v.metric == "mean"}
+    assert means == {f"2025-0{m}" for m in range(1, 7)}  # only where there are rows
+    assert trend.insights[0].startswith("Rows per month went from")
+    assert "(2025-01) to" in trend.insights[0] and "(2025-06)" in trend.insights[0]
 
     corr = by_kind["correlation"]
     (r,) = [v for v in corr.values if v.metric == "pearson_r"]
@@ -118,7 +124,7 @@ def test_employee_example_publishes_all_six_kinds(
 
     fc = by_kind["forecast"]
     points = [v for v in fc.values if v.metric == "forecast"]
-    assert [p.group["finish_date"] for p in points] == ["2024-07", "2024-08", "2024-09"]
+    assert [p.group["finish_date"] for p in points] == ["2025-07", "2025-08", "2025-09"]
     assert all(p.lower is not None and p.lower <= p.value <= p.upper for p in points)  # type: ignore[operator]
     assert "linear trend" in fc.insights[0]
 
@@ -238,3 +244,148 @@ def test_warm_release_reuses_cached_scales(employees: Contract) -> None:
     scales = lambda rs: [v.scale for r in rs.releases for v in r.values if v.metric == "count"][:1]  # noqa: E731
     assert scales(first) == scales(second)  # same contract: same noise, whatever the rows
     assert second.loss.fits_within(loss)
+
+
+# --------------------------------------------------------------------------- public periods
+
+
+def _masked_demo(rows: int, **kw: object) -> pl.LazyFrame:
+    from flows.demo import employee_frame as demo_frame
+    from privacy.masking import mask
+
+    contract = load_contract(ROOT / "contracts" / "employees.yaml")
+    raw = demo_frame(employees=max(rows // 6, 50), rows=rows, **kw)  # type: ignore[arg-type]
+    return mask(raw.lazy(), contract, b"test-pseudonym-key")
+
+
+def test_trend_on_a_realistic_file_releases_every_public_month(employees: Contract) -> None:
+    # 1,000 rows over 18 months: far below OpenDP's threshold per month, yet every month of
+    # the contract's public range is released (with its noise), and no δ is spent
+    loss = PrivacyLoss(employees.budget.epsilon_per_release, employees.budget.release_delta)
+    rs = release_analyses(_masked_demo(1000), employees, loss)
+    (trend,) = [r for r in rs.releases if r.analysis == "trend"]
+    months = [v.group["finish_date"] for v in trend.values if v.metric == "count"]
+    assert months == [f"{y}-{m:02d}" for y in (2025, 2026) for m in range(1, 13)]
+    assert all(v.lower is not None and v.lower <= v.value <= v.upper for v in trend.values)  # type: ignore[operator]
+    assert rs.loss.delta == 0 and trend.mechanism == "laplace"
+
+
+def test_rows_outside_the_period_range_are_not_released(employees: Contract) -> None:
+    rng = random.Random(3)
+    dates = [date(2025, 3, 1 + i % 28) for i in range(3000)]
+    dates += [date(2024, 12, 1 + i % 28) for i in range(1500)]  # before the range
+    dates += [date(2027, 1, 1 + i % 28) for i in range(1500)]  # after it
+    df = pl.DataFrame(
+        {
+            "employee_id": [f"p{i // 4}" for i in range(len(dates))],
+            "team": [rng.choice(["Atlas", "Draco"]) for _ in dates],
+            "project_completion_days": [10.0] * len(dates),
+            "efficiency": [1.0] * len(dates),
+            "finish_date": dates,
+        }
+    )
+    only = employees.model_copy(update={"analyses": [TrendAnalysis(time="finish_date")]})
+    plan = plan_analyses(df.lazy(), only, PrivacyLoss(1.0, 0.0))
+    for _ in range(5):
+        (trend,) = plan.run().releases
+        counts = {v.group["finish_date"]: v for v in trend.values if v.metric == "count"}
+        assert "2024-12" not in counts and "2027-01" not in counts
+        march = counts["2025-03"]
+        assert march.lower <= 3000 <= march.upper or abs(march.value - 3000) < 500  # type: ignore[operator]
+        assert counts["2025-02"].value < 500 and counts["2026-12"].value < 500
+
+
+def test_time_without_a_range_falls_back_to_the_threshold(
+    employees: Contract, big_frame: pl.DataFrame
+) -> None:
+    col = employees.columns["finish_date"].model_copy(update={"periods": None})
+    private = employees.model_copy(
+        update={
+            "columns": {**employees.columns, "finish_date": col},
+            "analyses": [TrendAnalysis(time="finish_date")],
+        }  # fmt: skip
+    )
+    rs = release_analyses(big_frame.lazy(), private, PrivacyLoss(1.0, 1e-6))
+    (trend,) = rs.releases
+    assert trend.mechanism == "laplace+threshold" and 0 < rs.loss.delta <= 1e-6
+    months = {v.group["finish_date"] for v in trend.values if v.metric == "count"}
+    assert months <= {f"2025-0{m}" for m in range(1, 7)} and len(months) >= 3
+    with pytest.raises(ContractError, match="δ > 0"):
+        release_analyses(big_frame.lazy(), private, PrivacyLoss(1.0, 0.0))
+
+
+# --------------------------------------------------------------------------- correlation
+
+
+def _correlated_frame(rows: int, seed: int = 11) -> pl.DataFrame:
+    import numpy as np  # test data only: release noise comes from OpenDP
+
+    rng = np.random.default_rng(seed)
+    days = rng.uniform(5, 55, rows)
+    eff = np.clip(1.6 - 0.02 * days + rng.normal(0, 0.35, rows), 0, 2)
+    return pl.DataFrame(
+        {
+            "employee_id": [f"p{i // 5}" for i in range(rows)],
+            "project_completion_days": days,
+            "efficiency": eff,
+            "unrelated": rng.uniform(0, 1, rows),
+        }
+    )
+
+
+def test_correlation_is_near_the_truth_on_a_large_file() -> None:
+    df = _correlated_frame(200_000)
+    contract = Contract.model_validate(
+        {
+            "dataset": "corr",
+            "privacy_unit": "employee_id",
+            "max_rows_per_unit": 12,
+            "max_rows_per_file": 1_000_000,
+            "budget": {"epsilon_cap": 100, "delta": 1e-6, "epsilon_per_release": 1.0},
+            "columns": {
+                "employee_id": {"role": "identifier", "action": "pseudonymize"},
+                "project_completion_days": {"role": "measure", "type": "float", "bounds": [0, 60]},
+                "efficiency": {"role": "measure", "type": "float", "bounds": [0, 2]},
+                "unrelated": {"role": "measure", "type": "float", "bounds": [0, 1]},
+            },
+            "analyses": [
+                {"kind": "summary"},
+                {
+                    "kind": "correlation",
+                    "measures": ["project_completion_days", "efficiency", "unrelated"],
+                },  # fmt: skip
+            ],
+        }
+    )
+    truth = {
+        ("efficiency",): df.select(pl.corr("project_completion_days", "efficiency")).item(),
+        ("unrelated",): df.select(pl.corr("project_completion_days", "unrelated")).item(),
+    }
+    assert truth[("efficiency",)] < -0.5 and abs(truth[("unrelated",)]) < 0.02
+    plan = plan_analyses(df.lazy(), contract, PrivacyLoss(1.0, 0.0))
+    assert plan.engine.prepared.path is not None  # a large file goes through a temp file
+    repeats, near, covered, unclear = 30, 0, 0, 0
+    for _ in range(repeats):
+        (corr,) = [r for r in plan.run().releases if r.analysis == "correlation"]
+        r = {
+            (v.group["with"],): v
+            for v in corr.values
+            if v.metric == "pearson_r" and v.column == "project_completion_days"
+        }
+        strong, none = r[("efficiency",)], r[("unrelated",)]
+        near += abs(strong.value - truth[("efficiency",)]) < 0.1
+        covered += strong.lower <= truth[("efficiency",)] <= strong.upper  # type: ignore[operator]
+        unclear += none.lower <= 0 <= none.upper  # type: ignore[operator]
+        assert any("clear strong negative correlation" in s for s in corr.insights)
+    plan.close()
+    assert near >= 27 and covered >= 25 and unclear >= 25
+    assert not plan.engine.prepared.path.exists()
+
+
+def test_correlation_on_a_small_file_does_not_claim_a_value(employees: Contract) -> None:
+    loss = PrivacyLoss(employees.budget.epsilon_per_release, employees.budget.release_delta)
+    rs = release_analyses(_masked_demo(2000), employees, loss)
+    (corr,) = [r for r in rs.releases if r.analysis == "correlation"]
+    text = " ".join(corr.insights)
+    assert "clear" not in text.replace("No clear", "") and "r = 1.00" not in text
+    assert text.startswith(("Too few rows", "No clear correlation"))

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+from datetime import date
 
 import polars as pl
 import pytest
 
 from privacy.budget import PrivacyLoss
-from privacy.contract import Contract
-from privacy.dp_intervals import Estimate, difference, ratio
+from privacy.contract import MAX_PERIODS, Column, Contract, period_index
+from privacy.dp_intervals import Estimate, difference, linear, ratio
 from privacy.errors import ContractError, PipelineError
 from privacy.release import (
     UNIT,
@@ -18,9 +19,9 @@ from privacy.release import (
     Noise,
     QuerySpec,
     ReleaseEngine,
-    dp_int_sum,
-    dp_len,
+    count_agg,
     fixed_point,
+    int_sum_agg,
     prepare_frame,
 )
 
@@ -42,29 +43,39 @@ def _contract(delta: float = 1e-6) -> Contract:
     )
 
 
-@pytest.fixture
-def engine() -> ReleaseEngine:
-    df = pl.DataFrame(
+def _frame() -> pl.DataFrame:
+    return pl.DataFrame(
         {
             "pid": [f"p{i % 40}" for i in range(200)],
             "g": ["a", "b"] * 100,
             "x": [float(i % 11) for i in range(200)],
         }
     )
-    xi, bounds, step = fixed_point(pl.col("x"), (0.0, 10.0))
-    prepared = prepare_frame(df.lazy(), _contract(), {"g": pl.col("g"), "xi": xi})
+
+
+XI, XI_BOUNDS, XI_STEP = fixed_point(pl.col("x"), (0.0, 10.0))
+
+
+def _engine(spill_rows: int | None = None) -> ReleaseEngine:
+    prepared = prepare_frame(
+        _frame().lazy(), _contract(), {"g": pl.col("g"), "xi": XI}, spill_rows=spill_rows
+    )
     assert UNIT in prepared.schema and "pid" not in prepared.schema
-    engine = ReleaseEngine(_contract(), prepared, MemoryCalibrationCache())
-    engine.test_bounds = bounds  # type: ignore[attr-defined]
-    engine.test_step = step  # type: ignore[attr-defined]
-    return engine
+    return ReleaseEngine(_contract(), prepared, MemoryCalibrationCache())
 
 
-def _sum_spec(engine: ReleaseEngine, **kw: object) -> QuerySpec:
+@pytest.fixture
+def engine() -> ReleaseEngine:
+    return _engine()
+
+
+def _sum_spec(weights: tuple[float, float] = (1.0, 1.0), **kw: object) -> QuerySpec:
     return QuerySpec(
         "s",
-        (dp_len(), dp_int_sum("xi", engine.test_bounds, "sum")),  # type: ignore[attr-defined]
-        steps=(("sum", engine.test_step),),  # type: ignore[attr-defined]
+        (
+            count_agg("len", weights[0]),
+            int_sum_agg("xi", XI_BOUNDS, "sum", XI_STEP, weights[1]),
+        ),
         **kw,  # type: ignore[arg-type]
     )
 
@@ -82,40 +93,64 @@ def test_delta_must_be_finite_and_in_range(delta: float) -> None:
 
 
 def test_calibrated_measurement_spends_its_share_and_no_more(engine: ReleaseEngine) -> None:
-    spec = _sum_spec(engine)
+    spec = _sum_spec()
     share = PrivacyLoss(0.5, 0.0)
     result = engine.release(spec, share)
     assert result.loss.fits_within(share)
     assert result.loss.epsilon == pytest.approx(0.5, rel=1e-4)  # tight, not wasteful
     assert set(result.noise) == {"len", "sum"}
-    assert result.noise["sum"].scale == pytest.approx(
-        result.noise["sum"].raw_scale * engine.test_step
-    )  # type: ignore[attr-defined]
+    assert result.noise["sum"].scale == pytest.approx(result.noise["sum"].raw_scale * XI_STEP)
     assert result.frame.columns == ["len", "sum"]
+    assert sum(result.epsilon_of.values()) == pytest.approx(result.loss.epsilon)
 
 
-def test_cached_scale_is_reused_and_a_bad_one_is_refused(engine: ReleaseEngine) -> None:
-    spec = _sum_spec(engine)
+def test_weights_split_epsilon_inside_one_measurement(engine: ReleaseEngine) -> None:
+    # the row count gets 3x the ε of the sum: its noise scale (k rows / ε_i) shrinks to match
+    result = engine.release(_sum_spec((3.0, 1.0)), PrivacyLoss(1.0, 0.0))
+    assert result.loss.epsilon == pytest.approx(1.0, rel=1e-4)
+    assert result.epsilon_of["len"] == pytest.approx(0.75)
+    k = 3  # max_rows_per_unit: a person moves the count by at most 3
+    assert k / result.noise["len"].raw_scale == pytest.approx(0.75, rel=1e-3)
+    assert k * XI_BOUNDS[1] / result.noise["sum"].raw_scale == pytest.approx(0.25, rel=1e-3)
+
+
+def test_distinct_people_cost_one_contribution(engine: ReleaseEngine) -> None:
+    units = QuerySpec("u", (count_agg("units"),), per_unit=True)
+    rows = QuerySpec("r", (count_agg("len"),))
+    share = PrivacyLoss(0.5, 0.0)
+    u = engine.release(units, share)
+    r = engine.release(rows, share)
+    # same ε: one row per person has sensitivity 1, rows per person sensitivity k = 3
+    assert u.noise["units"].raw_scale * share.epsilon == pytest.approx(1.0, rel=1e-3)
+    assert r.noise["len"].raw_scale * share.epsilon == pytest.approx(3.0, rel=1e-3)
+    assert abs(u.frame["units"][0] - 40) < 40  # 40 people, noise of scale 2
+
+
+def test_cached_scales_are_reused_and_a_bad_one_is_refused(engine: ReleaseEngine) -> None:
+    spec = _sum_spec()
     share = PrivacyLoss(0.5, 0.0)
     engine.resolve(spec, share)
-    ((key, good),) = engine.cache._values.items()  # type: ignore[attr-defined]
+    cache = engine.cache._values  # type: ignore[attr-defined]
+    good = dict(cache)
+    assert len(good) == 2  # one scale per aggregate
     # a tampered (too small) scale would overspend: the privacy map refuses it, we recalibrate
-    engine.cache.put(key, good / 10)
-    meas = engine.resolve(spec, share)
-    out = meas.map(1)
-    assert out <= 0.5 * (1 + 1e-9)
-    assert engine.cache.get(key) == pytest.approx(good)
+    key = next(k for k in good if k.endswith("|scale:sum"))
+    engine.cache.put(key, good[key] / 10)
+    resolved = engine.resolve(spec, share)
+    assert resolved.measurement.map(1) <= 0.5 * (1 + 1e-9)
+    assert engine.cache.get(key) == pytest.approx(good[key])
 
 
 def test_public_keys_give_exactly_the_keys(engine: ReleaseEngine) -> None:
-    spec = _sum_spec(engine, by=("g",), keys=pl.DataFrame({"g": ["a", "b", "c"]}))
+    spec = _sum_spec(by=("g",), keys=pl.DataFrame({"g": ["a", "c"]}))
     result = engine.release(spec, PrivacyLoss(1.0, 0.0))
-    assert sorted(result.frame["g"].to_list()) == ["a", "b", "c"]  # "c" has no rows: noise only
+    # "c" has no rows (noise only); "b" is not a key: its rows are not released
+    assert sorted(result.frame["g"].to_list()) == ["a", "c"]
     assert result.loss.delta == 0
 
 
 def test_private_keys_need_delta_and_use_a_threshold(engine: ReleaseEngine) -> None:
-    spec = _sum_spec(engine, by=("g",))
+    spec = _sum_spec(by=("g",))
     with pytest.raises(ContractError, match="δ > 0"):
         engine.resolve(spec, PrivacyLoss(1.0, 0.0))
     result = engine.release(spec, PrivacyLoss(1.0, 1e-6))
@@ -124,13 +159,28 @@ def test_private_keys_need_delta_and_use_a_threshold(engine: ReleaseEngine) -> N
     assert set(result.frame["g"].to_list()) <= {"a", "b"}
 
 
-def test_loss_plan_splits_epsilon_over_queries_and_delta_over_thresholded() -> None:
-    a = QuerySpec("a", (dp_len(),))
-    b = QuerySpec("b", (dp_len(),), by=("g",))
-    c = QuerySpec("c", (dp_len(),), by=("g",), keys=pl.DataFrame({"g": ["x"]}))
-    plan = LossPlan(PrivacyLoss(1.5, 1e-6), [a, b, c])
+def test_large_frames_reach_opendp_through_a_temporary_file() -> None:
+    engine = _engine(spill_rows=10)
+    path = engine.prepared.path
+    assert path is not None and path.exists() and engine.prepared.frame is None
+    result = engine.release(_sum_spec(), PrivacyLoss(1.0, 0.0))
+    assert result.frame.height == 1
+    engine.prepared.close()
+    assert not path.exists() and not path.parent.exists()
+
+
+def test_loss_plan_splits_epsilon_by_weight_and_delta_over_thresholded() -> None:
+    a = QuerySpec("a", (count_agg(weight=2.0),))
+    b = QuerySpec("b", (count_agg(),), by=("g",))
+    c = QuerySpec(
+        "c",
+        (count_agg(weight=0.5), count_agg("n", 0.5)),
+        by=("g",),
+        keys=pl.DataFrame({"g": ["x"]}),
+    )
+    plan = LossPlan(PrivacyLoss(2.0, 1e-6), [a, b, c])
     shares = [plan.share(s) for s in (a, b, c)]
-    assert sum(s.epsilon for s in shares) == pytest.approx(1.5)
+    assert [s.epsilon for s in shares] == pytest.approx([1.0, 0.5, 0.5])
     assert [s.delta for s in shares] == [0.0, 1e-6, 0.0]
 
 
@@ -165,3 +215,51 @@ def test_intervals_of_derived_values() -> None:
     assert d.value == 0 and d.interval() is not None
     clipped = Estimate.of(-3.0, Noise("Float Laplace", 1.0), clip=(0.0, None))
     assert clipped.clipped == 0.0 and clipped.interval()[0] >= 0.0  # type: ignore[index]
+    total = linear([(1.0, s), (5.0, n)])
+    assert total.value == pytest.approx(1500.0)
+    assert total.halfwidth() == pytest.approx(math.hypot(10, 5) * math.log(20))
+
+
+# --------------------------------------------------------------------------- public periods
+
+
+def _time(**kw: object) -> dict[str, object]:
+    return {"role": "time", "type": "date", "granularity": "month", **kw}
+
+
+def test_period_range_is_validated() -> None:
+    ok = Column.model_validate(_time(periods={"start": "2025-01-01", "end": "2026-12-31"}))
+    assert ok.periods is not None and ok.periods.start == date(2025, 1, 1)
+    years = Column.model_validate(
+        {
+            "role": "time",
+            "type": "integer",
+            "granularity": "year",
+            "periods": {"start": 2000, "end": 2024},
+        }
+    )
+    assert years.periods is not None and years.periods.end == 2024
+    bad = [
+        _time(periods={"start": "2026-01-01", "end": "2025-01-01"}),  # reversed
+        _time(periods={"start": "2025-01-01", "end": "2025-01-01"}),  # empty
+        _time(granularity="day", periods={"start": "2020-01-01", "end": "2026-01-01"}),  # > 400
+        _time(periods={"start": 2000, "end": 2024}),  # integers on a date column
+        {"role": "dimension", "periods": {"start": "2025-01-01", "end": "2025-02-01"}},
+    ]
+    for spec in bad:
+        with pytest.raises(ValueError, match="periods"):
+            Column.model_validate(spec)
+    assert MAX_PERIODS == 400
+
+
+def test_period_index_numbers_consecutive_periods() -> None:
+    from privacy.contract import Granularity as G
+
+    assert period_index(date(2025, 12, 31), G.MONTH) + 1 == period_index(date(2026, 1, 1), G.MONTH)
+    assert period_index(date(2025, 3, 31), G.QUARTER) + 1 == period_index(
+        date(2025, 4, 1), G.QUARTER
+    )
+    monday, sunday = date(2025, 1, 6), date(2025, 1, 12)
+    assert period_index(monday, G.WEEK) == period_index(sunday, G.WEEK)
+    assert period_index(sunday, G.WEEK) + 1 == period_index(date(2025, 1, 13), G.WEEK)
+    assert period_index(2024, G.YEAR) == 2024

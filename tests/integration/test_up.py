@@ -1,0 +1,146 @@
+"""`privacy-analytics up`: the embedded default end to end, and a clean stop on SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from analytics.records import ObjectVersion
+from analytics.store import AggregateStore
+from flows.demo import write_employee_csv
+from flows.objectstore import file_digest
+from tests.conftest import free_port
+from tests.integration.conftest import ROOT, wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def _descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            if c not in found:
+                found.add(c)
+                todo.append(c)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.fixture(scope="module")
+def up(tmp_path_factory: pytest.TempPathFactory):
+    state = tmp_path_factory.mktemp("up-state")
+    contracts = state / "contracts"
+    shutil.copytree(ROOT / "contracts", contracts)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PA_", "PREFECT_"))}
+    env.update(
+        {
+            "PA_STATE_DIR": str(state),
+            "PA_CONTRACTS_DIR": str(contracts),
+            "PA_PREFECT_PORT": str(free_port()),
+            "PA_DASHBOARD_PORT": str(free_port()),
+            "PA_RECEIVER_PORT": str(free_port()),
+            "PA_WATCH_INTERVAL_SECONDS": "0.2",
+        }
+    )
+    out = (state / "up.out").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "up"], env=env, cwd=ROOT,
+        stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+
+    def ready() -> bool:
+        text = (state / "up.out").read_text(errors="replace")
+        assert proc.poll() is None, f"up exited early:\n{text[-3000:]}"
+        return "privacy-analytics is up" in text
+
+    try:
+        wait_until(ready, 180, "`up` to print its URLs", interval=0.5)
+        yield {"proc": proc, "state": state, "env": env}
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        out.close()
+
+
+def test_up_prints_urls_and_keeps_the_key_secret(up) -> None:
+    text = (up["state"] / "up.out").read_text()
+    for what in ("Prefect UI", "dashboard", "event receiver"):
+        assert what in text
+    key_file = up["state"] / "pseudonym.key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert key_file.read_text().strip() not in text
+    assert key_file.read_text().strip() not in "".join(
+        p.read_text(errors="replace") for p in (up["state"] / "logs").glob("*.log")
+    )
+
+
+def test_file_copied_into_landing_is_published(up, tmp_path: Path) -> None:
+    src = write_employee_csv(tmp_path / "copied.csv", rows=800, employees=150, seed=5)
+    dest = up["state"] / "objects" / "landing" / "employees" / "copied.csv"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(src, dest)  # a plain copy, as a person would drop a file
+    obj = ObjectVersion("privacy-analytics", dest.relative_to(up["state"] / "objects").as_posix(),
+                        file_digest(src), src.stat().st_size)
+    url = f"sqlite:///{up['state'] / 'aggregates.db'}"
+
+    def published() -> str | None:
+        assert up["proc"].poll() is None
+        if not (up["state"] / "aggregates.db").exists():
+            return None
+        store = AggregateStore(url)
+        try:
+            return store.find_published(obj)
+        finally:
+            store.close()
+
+    run_id = wait_until(published, 150, "the copied file to be published", interval=0.5)
+    assert not dest.exists(), "the raw file leaves landing/"
+    api = f"http://127.0.0.1:{up['env']['PA_PREFECT_PORT']}/api"
+    req = urllib.request.Request(f"{api}/flow_runs/{run_id}", method="GET")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        flow_run = json.loads(r.read())
+    assert flow_run["state"]["type"] == "COMPLETED"
+    assert flow_run["parameters"]["key"] == obj.key
+    dash = f"http://127.0.0.1:{up['env']['PA_DASHBOARD_PORT']}/"
+    with urllib.request.urlopen(dash, timeout=10) as r:
+        assert r.status == 200
+
+
+def test_sigterm_stops_every_child(up) -> None:
+    proc = up["proc"]
+    family = _descendants(proc.pid)
+    assert len(family) >= 5, "server, deployments, watcher, receiver and dashboard run"
+    os.kill(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=60)
+    assert proc.returncode == 0
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and any(_alive(p) for p in family):
+        time.sleep(0.3)
+    left = [p for p in family if _alive(p)]
+    assert not left, f"children still running after SIGTERM: {left}"
+    assert "stopped" in (up["state"] / "up.out").read_text()
