@@ -152,9 +152,6 @@ class _Query:
     per_unit: bool = False
     aggs: dict[str, Agg] = field(default_factory=dict)
 
-    def spec(self) -> QuerySpec:
-        return QuerySpec(self.id, tuple(self.aggs.values()), self.by, self.keys, self.per_unit)
-
 
 @dataclass
 class _Planned:
@@ -665,14 +662,14 @@ class _Builder:
             for q, a, w in p.refs:
                 weight[(q, a)] = weight.get((q, a), 0.0) + w
         out = []
-        for q in self.queries.values():
+        for query in self.queries.values():
             aggs = tuple(
-                Agg(**{**agg.__dict__, "weight": weight[(q.id, name)]})
-                for name, agg in q.aggs.items()
-                if weight.get((q.id, name), 0.0) > 0
+                Agg(**{**agg.__dict__, "weight": weight[(query.id, name)]})
+                for name, agg in query.aggs.items()
+                if weight.get((query.id, name), 0.0) > 0
             )
             if aggs:
-                out.append(QuerySpec(q.id, aggs, q.by, q.keys, q.per_unit))
+                out.append(QuerySpec(query.id, aggs, query.by, query.keys, query.per_unit))
         return out
 
 

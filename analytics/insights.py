@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from fractions import Fraction
 
 from privacy.results import PublishedValue
 
@@ -72,16 +73,21 @@ def summary_insights(values: Sequence[PublishedValue]) -> list[str]:
 QUANTILE_RANK_SHARE = 0.25
 
 
-def quantile_rank_error(scale: float | None, candidates: int = 201, alpha: float = 0.05) -> float:
-    """Rows by which the exponential mechanism may miss a quantile's rank (1-alpha bound).
+def quantile_rank_error(
+    scale: float | None, alpha_q: float, candidates: int = 201, alpha: float = 0.05
+) -> float:
+    """Rows by which the exponential mechanism may miss quantile ``alpha_q``'s rank (a
+    1-``alpha`` bound).
 
-    OpenDP's quantile scores a candidate by how far its rank is from the target (in score
-    units at least one per row); the selected candidate's score exceeds the best one's by
-    more than scale·ln(candidates/alpha) with probability below alpha.
+    OpenDP scores a candidate c for α = num/den by |(den−num)·#(x < c) − num·#(x > c)|, so
+    a candidate r rows away from the true rank scores den·r worse; the selected candidate's
+    score exceeds the best one's by more than scale·ln(candidates/alpha) with probability
+    below alpha.
     """
     if scale is None:
         return math.inf
-    return scale * math.log(candidates / alpha)
+    den = Fraction(alpha_q).limit_denominator(1000).denominator
+    return scale * math.log(candidates / alpha) / den
 
 
 def distribution_insights(
@@ -89,12 +95,15 @@ def distribution_insights(
 ) -> list[str]:
     """Quantiles carry no interval (OpenDP gives no accuracy for the exponential
     mechanism): they are quoted as rough values, and not at all when the noise may move
-    them by more than a quarter of the (noisy) ``rows``."""
+    their rank by more than a quarter of the (noisy) ``rows`` (see
+    :func:`quantile_rank_error`)."""
     out: list[str] = []
     q = {v.metric: v for v in values if v.metric.startswith("quantile_")}
     if not q:
         return out
-    worst = max(quantile_rank_error(v.scale) for v in q.values())
+    worst = max(
+        quantile_rank_error(v.scale, float(m.removeprefix("quantile_"))) for m, v in q.items()
+    )
     if rows is None or rows <= 0 or worst > QUANTILE_RANK_SHARE * rows:
         return [
             f"Too few rows to quote quantiles of {label(column)} at this privacy budget: the "

@@ -60,26 +60,47 @@ def wait_published(store_url: str, obj: ObjectVersion, timeout: float) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--files", type=int, default=20)
     ap.add_argument("--rows", type=int, default=1000)
-    ap.add_argument("--gap", type=float, default=1.0, help="seconds between a publication and the next drop")
+    ap.add_argument(
+        "--gap", type=float, default=1.0, help="seconds between a publication and the next drop"
+    )
     args = ap.parse_args()
 
     state = Path(tempfile.mkdtemp(prefix="pa-bench-latency-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PA_", "PREFECT_"))}
     env.update(
-        PA_STATE_DIR=str(state), PA_CONTRACTS_DIR=str(ROOT / "contracts"),
-        PA_PREFECT_PORT=str(free_port()), PA_DASHBOARD_PORT=str(free_port()),
-        PA_RECEIVER_PORT=str(free_port()), PA_WATCH_INTERVAL_SECONDS="0.1",
+        PA_STATE_DIR=str(state),
+        PA_CONTRACTS_DIR=str(ROOT / "contracts"),
+        PA_PREFECT_PORT=str(free_port()),
+        PA_DASHBOARD_PORT=str(free_port()),
+        PA_RECEIVER_PORT=str(free_port()),
+        PA_WATCH_INTERVAL_SECONDS="0.1",
     )
-    srcs = [write_employee_csv(state / "src" / f"batch-{i:02d}.csv", rows=args.rows,
-                               employees=max(args.rows // 5, 10), seed=100 + i)
-            for i in range(args.files + 1)]
+    srcs = [
+        write_employee_csv(
+            state / "src" / f"batch-{i:02d}.csv",
+            rows=args.rows,
+            employees=max(args.rows // 5, 10),
+            seed=100 + i,
+        )
+        for i in range(args.files + 1)
+    ]
+    # stop the stack on Ctrl-C or SIGTERM too (the finally block below)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     log = (state / "up.out").open("wb")
     t0 = time.monotonic()
-    up = subprocess.Popen([sys.executable, "-m", "flows.cli", "up"], env=env, cwd=ROOT,
-                          stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    up = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "up"],
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         while "privacy-analytics is up" not in (state / "up.out").read_text(errors="replace"):
             if up.poll() is not None:
@@ -91,27 +112,37 @@ def main() -> None:
         store_url = f"sqlite:///{state / 'aggregates.db'}"
         latencies: list[float] = []
         for i, src in enumerate(srcs):
-            obj = ObjectVersion("privacy-analytics", f"landing/employees/{src.name}",
-                                file_digest(src), src.stat().st_size)
+            obj = ObjectVersion(
+                "privacy-analytics",
+                f"landing/employees/{src.name}",
+                file_digest(src),
+                src.stat().st_size,
+            )
             tmp = landing / f".{src.name}.part"
             shutil.copy(src, tmp)
             dropped = time.monotonic()
             tmp.rename(landing / src.name)  # an atomic drop
             done = wait_published(store_url, obj, 120)
             if i == 0:
-                print(f"warm-up file (first run after start-up, not counted): {done - dropped:.2f}s")
+                print(
+                    f"warm-up file (first run after start-up, not counted): {done - dropped:.2f}s"
+                )
             else:
                 latencies.append(done - dropped)
                 print(f"file {i:2d}: {done - dropped:.2f}s")
             time.sleep(args.gap)
         p50, p95 = statistics.median(latencies), percentile(latencies, 0.95)
-        print(f"\ndrop -> published over {len(latencies)} files of {args.rows} rows: "
-              f"p50 {p50:.2f}s  p95 {p95:.2f}s  min {min(latencies):.2f}s  max {max(latencies):.2f}s")
+        print(
+            f"\ndrop -> published over {len(latencies)} files of {args.rows} rows: "
+            f"p50 {p50:.2f}s  p95 {p95:.2f}s  min {min(latencies):.2f}s  max {max(latencies):.2f}s"
+        )
         run_s = [float(x) for x in _run_durations(state)]
         if run_s:
             inner = statistics.median(run_s)
-            print(f"baseline (same run): median flow-run duration inside Prefect {inner:.2f}s; "
-                  f"p50 drop->published / flow-run duration = {p50 / inner:.2f}x")
+            print(
+                f"baseline (same run): median flow-run duration inside Prefect {inner:.2f}s; "
+                f"p50 drop->published / flow-run duration = {p50 / inner:.2f}x"
+            )
         print(f"load average: {os.getloadavg()}")
     finally:
         up.send_signal(signal.SIGTERM)
@@ -129,9 +160,12 @@ def _run_durations(state: Path) -> list[float]:
 
     eng = sa.create_engine(f"sqlite:///{state / 'aggregates.db'}")
     with eng.connect() as c:
-        rows = c.execute(sa.text(
-            "select started_at, finished_at from runs where status = 'completed' and finished_at is not null"
-        )).all()
+        rows = c.execute(
+            sa.text(
+                "select started_at, finished_at from runs"
+                " where status = 'completed' and finished_at is not null"
+            )
+        ).all()
     eng.dispose()
     from datetime import datetime
 

@@ -37,7 +37,9 @@ def _quiet_prefect_console() -> None:
 
     setup_logging()
     loggers = [logging.getLogger()] + [
-        logging.getLogger(n) for n in list(logging.root.manager.loggerDict) if n.startswith("prefect")
+        logging.getLogger(n)
+        for n in list(logging.root.manager.loggerDict)
+        if n.startswith("prefect")
     ]
     for logger in loggers:
         for h in logger.handlers:
@@ -86,8 +88,12 @@ def cmd_process(args: argparse.Namespace) -> int:
     info = _drop(settings, Path(args.file), args.dataset)
     contract = str(Path(args.contract).resolve()) if args.contract else None
     state = process_object(
-        bucket=info.bucket, key=info.key, etag=info.etag, size=info.size,
-        contract_path=contract, return_state=True,
+        bucket=info.bucket,
+        key=info.key,
+        etag=info.etag,
+        size=info.size,
+        contract_path=contract,
+        return_state=True,
     )
     message = " ".join((state.message or "").split())
     if state.name == "Rejected":
@@ -113,7 +119,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
     with tempfile.TemporaryDirectory(prefix="pa-demo-") as tmp:
         name = f"projects-{os.getpid()}-{args.seed}.csv"
-        path = write_employee_csv(Path(tmp) / name, rows=args.rows, employees=max(args.rows // 5, 10), seed=args.seed)
+        path = write_employee_csv(
+            Path(tmp) / name, rows=args.rows, employees=max(args.rows // 5, 10), seed=args.seed
+        )
         info = _drop(settings, path, "employees")
     _out(f"dropped {args.rows} synthetic project rows as {info.key} into {_where(settings)}")
     _out("watch the run in the Prefect UI; results appear on the dashboard's employees page")
@@ -121,31 +129,45 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("up", help="start the whole service in the foreground (Ctrl-C stops it)",
-                       description="Start the Prefect server, the served deployments, the folder "
-                       "watcher, the webhook receiver and the dashboard; print their URLs.")
+    p = sub.add_parser(
+        "up",
+        help="start the whole service in the foreground (Ctrl-C stops it)",
+        description="Start the Prefect server, the served deployments, the folder "
+        "watcher, the webhook receiver and the dashboard; print their URLs.",
+    )
     p.set_defaults(handler=cmd_up)
 
-    p = sub.add_parser("drop", help="put a file into landing/<dataset>/ of the configured store",
-                       description="Put FILE into landing/<DATASET>/ of the configured object store "
-                       "(local folder, or S3 when PA_S3_ENDPOINT is set); a running service picks it up.")
+    p = sub.add_parser(
+        "drop",
+        help="put a file into landing/<dataset>/ of the configured store",
+        description="Put FILE into landing/<DATASET>/ of the configured object store "
+        "(local folder, or S3 when PA_S3_ENDPOINT is set); a running service picks it up.",
+    )
     p.add_argument("file", metavar="FILE")
     p.add_argument("--dataset", required=True, metavar="NAME")
     p.set_defaults(handler=cmd_drop)
 
-    p = sub.add_parser("process", help="run the pipeline once on a file, synchronously",
-                       description="Drop FILE into landing/<NAME>/ and run the process-object flow "
-                       "on it now, without `up`. Exit 0 on success, 2 when the input is rejected "
-                       "(reason on stderr), 1 on other errors.")
+    p = sub.add_parser(
+        "process",
+        help="run the pipeline once on a file, synchronously",
+        description="Drop FILE into landing/<NAME>/ and run the process-object flow "
+        "on it now, without `up`. Exit 0 on success, 2 when the input is rejected "
+        "(reason on stderr), 1 on other errors.",
+    )
     p.add_argument("file", metavar="FILE")
     p.add_argument("--dataset", required=True, metavar="NAME")
-    p.add_argument("--contract", metavar="PATH", help="contract file (default: <contracts dir>/<NAME>.yaml)")
+    p.add_argument(
+        "--contract", metavar="PATH", help="contract file (default: <contracts dir>/<NAME>.yaml)"
+    )
     p.add_argument("--verbose", "-v", action="store_true", help="also print Prefect's run logs")
     p.set_defaults(handler=cmd_process)
 
-    p = sub.add_parser("demo", help="drop a synthetic employee file (example contract)",
-                       description="Generate synthetic employee project data and drop it into "
-                       "landing/employees/, so a running service shows results within a minute.")
+    p = sub.add_parser(
+        "demo",
+        help="drop a synthetic employee file (example contract)",
+        description="Generate synthetic employee project data and drop it into "
+        "landing/employees/, so a running service shows results within a minute.",
+    )
     p.add_argument("--rows", type=int, default=1000)
     p.add_argument("--seed", type=int, default=7)
     p.set_defaults(handler=cmd_demo)

@@ -44,8 +44,9 @@ def register(sub: Any) -> None:  # argparse._SubParsersAction
         "(cap - spent), and the ledger entries, newest first.",
     )
     bud.add_argument("--dataset", default=None, help="only this dataset")
-    bud.add_argument("--limit", type=_positive, default=50,
-                     help="ledger entries per dataset (default 50)")
+    bud.add_argument(
+        "--limit", type=_positive, default=50, help="ledger entries per dataset (default 50)"
+    )
     bud.add_argument("--json", action="store_true", help="print JSON instead of text")
     bud.set_defaults(handler=_budget)
 
@@ -102,8 +103,9 @@ def _dump(data: Any) -> None:
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> Iterator[str]:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
-              for i, h in enumerate(header)]
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)
+    ]
     for line in (header, *rows):
         yield "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
 
@@ -122,11 +124,16 @@ def _interval(lower: float | None, upper: float | None) -> str:
 
 
 def _release_lines(r: ReleaseInfo) -> Iterator[str]:
-    cost = "post-processing, no extra ε" if r.epsilon is None else \
-        f"ε={_num(r.epsilon)} δ={_num(r.delta)}"
+    cost = (
+        "post-processing, no extra ε"
+        if r.epsilon is None
+        else f"ε={_num(r.epsilon)} δ={_num(r.delta)}"
+    )
     yield f"#{r.id} {r.name}  ({r.analysis}, {r.mechanism}, {cost})  {_time(r.created_at)}"
-    yield (f"    from {r.bucket}/{r.key} (etag {r.etag}), run {r.run_id}, "
-           f"contract v{r.contract_version}")
+    yield (
+        f"    from {r.bucket}/{r.key} (etag {r.etag}), run {r.run_id}, "
+        f"contract v{r.contract_version}"
+    )
     rows = [
         [
             v.metric,
@@ -152,8 +159,10 @@ def _releases(args: argparse.Namespace) -> int:
     if not rels:
         print(f"dataset {args.dataset}: no releases yet")
         return EXIT_OK
-    print(f"dataset {args.dataset}: {len(rels)} release(s), newest first "
-          "(every value is differentially private; intervals are 95%)")
+    print(
+        f"dataset {args.dataset}: {len(rels)} release(s), newest first "
+        "(every value is differentially private; intervals are 95%)"
+    )
     for r in rels:
         print()
         for line in _release_lines(r):
@@ -165,25 +174,45 @@ def _releases(args: argparse.Namespace) -> int:
 
 
 def _budget_lines(b: BudgetStatus, entries: list[LedgerEntry]) -> Iterator[str]:
-    scope = "lifetime" if b.window_start is None else \
-        f"window: {b.window} starting {_time(b.window_start)}"
+    scope = (
+        "lifetime"
+        if b.window_start is None
+        else f"window: {b.window} starting {_time(b.window_start)}"
+    )
     yield f"dataset {b.dataset} ({scope}){'  EXHAUSTED' if b.exhausted else ''}"
     yield from (
         "    " + line
         for line in _table(
             ["", "cap", "spent", "reserved", "remaining"],
             [
-                ["ε", _num(b.epsilon_cap), _num(b.epsilon_spent), _num(b.epsilon_reserved),
-                 _num(b.epsilon_remaining)],
-                ["δ", _num(b.delta_cap), _num(b.delta_spent), _num(b.delta_reserved),
-                 _num(b.delta_remaining)],
+                [
+                    "ε",
+                    _num(b.epsilon_cap),
+                    _num(b.epsilon_spent),
+                    _num(b.epsilon_reserved),
+                    _num(b.epsilon_remaining),
+                ],
+                [
+                    "δ",
+                    _num(b.delta_cap),
+                    _num(b.delta_spent),
+                    _num(b.delta_reserved),
+                    _num(b.delta_remaining),
+                ],
             ],
         )
     )
     yield f"    ledger ({len(entries)} newest entr{'y' if len(entries) == 1 else 'ies'}):"
     rows = [
-        [str(e.id), e.state, _num(e.epsilon), _num(e.delta), _time(e.created_at), e.run_id,
-         f"{e.key} ({e.etag})"]
+        [
+            str(e.id),
+            e.state,
+            _num(e.epsilon),
+            _num(e.delta),
+            _time(e.created_at),
+            e.run_id,
+            f"{e.key} ({e.etag})",
+        ]
         for e in entries
     ]
     for line in _table(["id", "state", "ε", "δ", "time", "run", "object"], rows):
@@ -195,8 +224,13 @@ def _budget(args: argparse.Namespace) -> int:
         names = [args.dataset] if args.dataset else [d.name for d in store.datasets()]
         statuses = [(store.budget(n), store.ledger(n, limit=args.limit)) for n in names]
     if args.json:
-        _dump({"datasets": [{**asdict(b), "ledger": [asdict(e) for e in entries]}
-                            for b, entries in statuses]})
+        _dump(
+            {
+                "datasets": [
+                    {**asdict(b), "ledger": [asdict(e) for e in entries]} for b, entries in statuses
+                ]
+            }
+        )
         return EXIT_OK
     if not statuses:
         print("no datasets yet: a dataset appears after its first file is processed")
@@ -213,10 +247,18 @@ def _budget(args: argparse.Namespace) -> int:
 
 
 def _run_row(r: RunRow) -> list[str]:
-    counts = "/".join("-" if x is None else str(x) for x in (r.rows_in, r.rows_out,
-                                                            r.rows_suppressed))
-    return [_time(r.started_at), r.status, r.dataset, r.key, counts,
-            _num(r.epsilon_spent) if r.epsilon_spent else "0", r.reason or ""]
+    counts = "/".join(
+        "-" if x is None else str(x) for x in (r.rows_in, r.rows_out, r.rows_suppressed)
+    )
+    return [
+        _time(r.started_at),
+        r.status,
+        r.dataset,
+        r.key,
+        counts,
+        _num(r.epsilon_spent) if r.epsilon_spent else "0",
+        r.reason or "",
+    ]
 
 
 def _runs(args: argparse.Namespace) -> int:

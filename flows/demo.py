@@ -14,10 +14,46 @@ import numpy as np
 import polars as pl
 
 TEAMS = ("Atlas", "Borealis", "Cygnus", "Draco")
-_FIRST = ("Ada", "Bram", "Chen", "Dana", "Emeka", "Freya", "Goran", "Hana", "Ivo", "Jun",
-          "Kira", "Lars", "Mina", "Nils", "Oona", "Pavel", "Quinn", "Rosa", "Sami", "Tove")
-_LAST = ("Aalto", "Berg", "Costa", "Dahl", "Eriksen", "Fischer", "Garcia", "Horvat", "Ito",
-         "Jensen", "Kowalski", "Lund", "Moreau", "Novak", "Okafor", "Petrov")
+_FIRST = (
+    "Ada",
+    "Bram",
+    "Chen",
+    "Dana",
+    "Emeka",
+    "Freya",
+    "Goran",
+    "Hana",
+    "Ivo",
+    "Jun",
+    "Kira",
+    "Lars",
+    "Mina",
+    "Nils",
+    "Oona",
+    "Pavel",
+    "Quinn",
+    "Rosa",
+    "Sami",
+    "Tove",
+)
+_LAST = (
+    "Aalto",
+    "Berg",
+    "Costa",
+    "Dahl",
+    "Eriksen",
+    "Fischer",
+    "Garcia",
+    "Horvat",
+    "Ito",
+    "Jensen",
+    "Kowalski",
+    "Lund",
+    "Moreau",
+    "Novak",
+    "Okafor",
+    "Petrov",
+)
 
 
 def employee_frame(

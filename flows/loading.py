@@ -32,7 +32,13 @@ _FORMAT_BY_SUFFIX = {
     ".parquet": "parquet",
     ".pq": "parquet",
 }
-_PY_CODEC = {"utf8": "utf-8", "utf8-lossy": "utf-8", "latin1": "latin-1", "cp1252": "cp1252", "utf16": "utf-16"}
+_PY_CODEC = {
+    "utf8": "utf-8",
+    "utf8-lossy": "utf-8",
+    "latin1": "latin-1",
+    "cp1252": "cp1252",
+    "utf16": "utf-16",
+}
 
 
 def format_of(filename: str) -> str:
@@ -122,7 +128,9 @@ def _load_csv(path: Path, head: bytes, opts: CsvOptions) -> pl.LazyFrame:
                 )
     blank = [i + 1 for i, f in enumerate(fields) if not f.strip()]
     if blank:
-        raise InputRejected(f"the header has {len(blank)} empty column name(s) (positions {blank[:5]})")
+        raise InputRejected(
+            f"the header has {len(blank)} empty column name(s) (positions {blank[:5]})"
+        )
     dupes = sorted(n for n, c in Counter(f.strip() for f in fields).items() if c > 1)
     if dupes:
         raise InputRejected(f"the header repeats column name(s): {', '.join(dupes[:10])}")
@@ -171,7 +179,9 @@ def _load_json(path: Path) -> pl.LazyFrame:
     try:
         frame = pl.from_dicts(raw, infer_schema_length=None)
     except (pl.exceptions.PolarsError, TypeError, ValueError):
-        raise InputRejected("the JSON rows have inconsistent types that cannot form a table") from None
+        raise InputRejected(
+            "the JSON rows have inconsistent types that cannot form a table"
+        ) from None
     return _guard_schema(frame.lazy())
 
 
@@ -180,7 +190,9 @@ def _guard_schema(lf: pl.LazyFrame) -> pl.LazyFrame:
         schema = lf.collect_schema()
     except pl.exceptions.PolarsError as exc:
         raise InputRejected(f"the file cannot be read ({type(exc).__name__})") from None
-    nested = [n for n, t in schema.items() if isinstance(t, pl.Struct | pl.List | pl.Array | pl.Object)]
+    nested = [
+        n for n, t in schema.items() if isinstance(t, pl.Struct | pl.List | pl.Array | pl.Object)
+    ]
     if nested:
         raise InputRejected(
             f"column(s) {', '.join(nested[:10])} hold nested values; flatten them to one value per cell"

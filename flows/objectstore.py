@@ -257,7 +257,8 @@ class S3Store:
                     if self._is_missing(exc):
                         raise ObjectVanished(f"{key} is no longer in the store") from None
                     raise StorageUnavailable(
-                        f"{self.describe()}: download failed ({exc.code})") from None
+                        f"{self.describe()}: download failed ({exc.code})"
+                    ) from None
             yield dest
 
     def move(self, src: str, dst: str) -> None:

@@ -17,9 +17,9 @@ import functools
 import json
 import logging
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
 import polars as pl
@@ -112,10 +112,14 @@ def _internal_error(exc: BaseException) -> str:
     pyarrow, Great Expectations) can quote cell values, so they are never shown or logged."""
     import traceback
 
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if "/site-packages/" not in f.filename]
+    frames = [
+        f for f in traceback.extract_tb(exc.__traceback__) if "/site-packages/" not in f.filename
+    ]
     where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
-    return (f"internal error ({type(exc).__name__}{where}); the file stays in landing/ and the "
-            "sweep will retry it; please report this with the run id")
+    return (
+        f"internal error ({type(exc).__name__}{where}); the file stays in landing/ and the "
+        "sweep will retry it; please report this with the run id"
+    )
 
 
 def _polars_guard(what: str, exc: Exception) -> InputRejected:
@@ -164,7 +168,10 @@ def mask_object(
     log = _logger()
     store = open_store(settings)
     key = settings.pseudonym_key_bytes()
-    with store.local_copy(landing.key) as path, tempfile.TemporaryDirectory(prefix="pa-mask-") as tmp:
+    with (
+        store.local_copy(landing.key) as path,
+        tempfile.TemporaryDirectory(prefix="pa-mask-") as tmp,
+    ):
         raw = load_file(
             path, csv_options=contract.csv, max_bytes=settings.max_file_bytes, name=landing.filename
         )
@@ -175,20 +182,30 @@ def mask_object(
             raise
         except pl.exceptions.PolarsError as exc:
             raise _polars_guard("validation", exc) from None
-        log.info("validated %s rows against contract v%s: %s rule(s) checked, ok=%s",
-                 report.rows, contract.version, len(report.rules), report.ok)
+        log.info(
+            "validated %s rows against contract v%s: %s rule(s) checked, ok=%s",
+            report.rows,
+            contract.version,
+            len(report.rules),
+            report.ok,
+        )
         if not report.ok:
             raise InputRejected(report.reason())
         out = Path(tmp) / "masked.parquet"
         try:
             keep = (
                 kept_classes(conformed, contract).collect(engine="streaming")
-                if contract.quasi_identifiers and contract.anonymity.k > 1 else None
+                if contract.quasi_identifiers and contract.anonymity.k > 1
+                else None
             )
             mask(conformed, contract, key, keep_classes=keep).sink_parquet(out)
             masked_lf = pl.scan_parquet(out)
             rows_out = int(masked_lf.select(pl.len()).collect().item())
-            k = achieved_k(masked_lf, contract.quasi_identifiers) if contract.quasi_identifiers else None
+            k = (
+                achieved_k(masked_lf, contract.quasi_identifiers)
+                if contract.quasi_identifiers
+                else None
+            )
         except pl.exceptions.PolarsError as exc:
             raise _polars_guard("masking", exc) from None
         summary = mask_summary(contract)
@@ -209,9 +226,18 @@ def mask_object(
         )
         masked_key = landing.masked_key(etag)
         store.put_file(masked_key, out)
-        store.put_bytes(landing.masked_report_key(etag), privacy_report.model_dump_json(indent=2).encode())
-        log.info("masked %s -> %s rows (%s suppressed for k-anonymity, %s dropped for missing "
-                 "values); wrote %s", report.rows, rows_out, suppressed, dropped_missing, masked_key)
+        store.put_bytes(
+            landing.masked_report_key(etag), privacy_report.model_dump_json(indent=2).encode()
+        )
+        log.info(
+            "masked %s -> %s rows (%s suppressed for k-anonymity, %s dropped for missing "
+            "values); wrote %s",
+            report.rows,
+            rows_out,
+            suppressed,
+            dropped_missing,
+            masked_key,
+        )
         return {
             "masked_key": masked_key,
             "rows_in": report.rows,
@@ -255,7 +281,12 @@ def release_and_publish(
         log.info("this object version was published by another run meanwhile; nothing new")
         return {"published": False}
     values = sum(len(r.values) for r in release_set.releases)
-    log.info("published %s releases (%s values) at %s", len(release_set.releases), values, release_set.loss)
+    log.info(
+        "published %s releases (%s values) at %s",
+        len(release_set.releases),
+        values,
+        release_set.loss,
+    )
     return {
         "published": True,
         "releases": len(release_set.releases),
@@ -266,7 +297,9 @@ def release_and_publish(
     }
 
 
-@task(name="quarantine", retries=3, retry_delay_seconds=2, cache_policy=NO_CACHE, persist_result=False)
+@task(
+    name="quarantine", retries=3, retry_delay_seconds=2, cache_policy=NO_CACHE, persist_result=False
+)
 @_sanitized
 def quarantine(settings: Settings, landing: LandingKey, report: dict[str, Any]) -> str:
     store = open_store(settings)
@@ -316,8 +349,11 @@ def _artifact(outcome: Outcome, privacy_md: str | None) -> None:
     if privacy_md:
         md += "\n\n" + privacy_md
     try:
-        create_markdown_artifact(markdown=md, key=f"run-{outcome.dataset.lower().replace('_', '-')}",
-                                 description="counts-only summary of this run")
+        create_markdown_artifact(
+            markdown=md,
+            key=f"run-{outcome.dataset.lower().replace('_', '-')}",
+            description="counts-only summary of this run",
+        )
     except Exception:  # noqa: BLE001 - an artifact is a convenience, never a reason to fail a run
         logging.getLogger(__name__).warning("could not create the run artifact")
 
@@ -345,7 +381,8 @@ def run_pipeline(
         prior = agg.find_published(obj) if etag else None
         outcome.status = "duplicate" if prior else "missing"
         outcome.reason = (
-            f"already published by run {prior}" if prior
+            f"already published by run {prior}"
+            if prior
             else "the object is no longer in landing/ (processed or removed meanwhile)"
         )
         log.info(outcome.reason)
@@ -365,18 +402,33 @@ def run_pipeline(
     try:
         try:
             contract = (
-                load_contract(Path(contract_path), dataset) if contract_path
+                load_contract(Path(contract_path), dataset)
+                if contract_path
                 else find_contract(settings.contracts_dir, dataset)
             )
         except ContractError as exc:
             raise InputRejected(str(exc)) from None
         masked = mask_object(quote(settings), quote(contract), quote(landing), obj.etag)
         privacy_md = masked.pop("report_markdown", None)
-        for name in ("rows_in", "rows_out", "rows_suppressed", "columns_dropped",
-                     "columns_pseudonymized", "columns_generalized", "achieved_k", "masked_key"):
+        for name in (
+            "rows_in",
+            "rows_out",
+            "rows_suppressed",
+            "columns_dropped",
+            "columns_pseudonymized",
+            "columns_generalized",
+            "achieved_k",
+            "masked_key",
+        ):
             setattr(outcome, name, masked[name])
-        for name in ("rows_in", "rows_out", "rows_suppressed", "columns_dropped",
-                     "columns_pseudonymized", "columns_generalized"):
+        for name in (
+            "rows_in",
+            "rows_out",
+            "rows_suppressed",
+            "columns_dropped",
+            "columns_pseudonymized",
+            "columns_generalized",
+        ):
             setattr(run, name, masked[name])
         try:
             published = release_and_publish(
@@ -399,12 +451,18 @@ def run_pipeline(
         outcome.delta_spent = published["delta"]
         remove_raw(quote(settings), quote(landing), obj.etag)
         _artifact(outcome, privacy_md)
-        return outcome, Completed(message=f"published {outcome.releases} releases at ε={outcome.epsilon_spent:g}")
+        return outcome, Completed(
+            message=f"published {outcome.releases} releases at ε={outcome.epsilon_spent:g}"
+        )
     except ObjectVanished as exc:
         prior = agg.find_published(obj)
         outcome.status = "duplicate" if prior else "missing"
         outcome.reason = f"already published by run {prior}" if prior else str(exc)
-        run.status, run.reason, run.finished_at = outcome.status if prior else "failed", outcome.reason, utcnow()
+        run.status, run.reason, run.finished_at = (
+            outcome.status if prior else "failed",
+            outcome.reason,
+            utcnow(),
+        )
         if not prior:
             agg.record_run(run)
         log.info("%s", outcome.reason)

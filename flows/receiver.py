@@ -73,6 +73,9 @@ def create_app(token: str | None, namespace: str) -> Starlette:
             given = request.headers.get("authorization", "")
             if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
                 return JSONResponse({"error": "missing or wrong bearer token"}, status_code=401)
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_BODY:
+            return JSONResponse({"error": "notification too large"}, status_code=413)
         body_bytes = await request.body()
         if len(body_bytes) > MAX_BODY:
             return JSONResponse({"error": "notification too large"}, status_code=413)
@@ -82,13 +85,16 @@ def create_app(token: str | None, namespace: str) -> Starlette:
                 raise ValueError("not an object")
             accepted, refused = parse_minio_event(body)
         except (ValueError, TypeError, AttributeError):  # a record of the wrong shape
-            return JSONResponse({"error": "not an S3 event notification (expected JSON with Records)"}, status_code=400)
+            return JSONResponse(
+                {"error": "not an S3 event notification (expected JSON with Records)"},
+                status_code=400,
+            )
         for r in refused:
             log.warning("refused object: %s", r["reason"])
         if accepted:
             try:
                 await emit_objects(accepted, namespace, "webhook")
-            except Exception:  # noqa: BLE001 - tell MinIO to retry
+            except Exception:
                 log.exception("could not hand events to Prefect")
                 return JSONResponse({"error": "Prefect server unavailable; retry"}, status_code=503)
         return JSONResponse({"accepted": len(accepted), "refused": refused})
@@ -106,7 +112,9 @@ def main() -> None:
     import uvicorn
 
     settings = Settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s receiver %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s receiver %(levelname)s %(message)s"
+    )
     token = settings.receiver_token_value()
     if not token:
         raise SystemExit(

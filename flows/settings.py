@@ -7,6 +7,7 @@ README's settings table is generated from it and a test keeps the two in step.
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 from typing import Literal
@@ -147,8 +148,10 @@ class Settings(BaseSettings):
         ):
             path = self.state / name
             if value is None and not path.exists():
-                path.write_text(secrets.token_urlsafe(32) + "\n")
-                path.chmod(0o600)
+                # created 0600 from the first byte: never readable by others, even briefly
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as f:
+                    f.write(secrets.token_urlsafe(32) + "\n")
 
     def receiver_token_value(self) -> str | None:
         if self.receiver_token is not None:
@@ -157,10 +160,14 @@ class Settings(BaseSettings):
         return path.read_text().strip() if path.is_file() else None
 
     def check_s3(self) -> None:
-        missing = [name for name, unset in (
-            ("PA_S3_ACCESS_KEY", not self.s3_access_key),
-            ("PA_S3_SECRET_KEY", self.s3_secret_key is None),
-        ) if unset]
+        missing = [
+            name
+            for name, unset in (
+                ("PA_S3_ACCESS_KEY", not self.s3_access_key),
+                ("PA_S3_SECRET_KEY", self.s3_secret_key is None),
+            )
+            if unset
+        ]
         if self.uses_s3 and missing:
             verb = "is" if len(missing) == 1 else "are"
             raise PipelineError(f"PA_S3_ENDPOINT is set but {' and '.join(missing)} {verb} missing")

@@ -7,12 +7,11 @@ notifications. Duplicates are harmless: a run for a published object version is 
 
 from __future__ import annotations
 
+from prefect import flow, get_run_logger
 from prefect.utilities.asyncutils import run_coro_as_sync
 
-from prefect import flow, get_run_logger
-
-from analytics.store import AggregateStore
 from analytics.records import ObjectVersion
+from analytics.store import AggregateStore
 from flows.events import emit_objects
 from flows.keys import parse_landing_key
 from flows.objectstore import ObjectInfo, open_store
@@ -39,8 +38,11 @@ def unprocessed(settings: Settings) -> tuple[list[ObjectInfo], int]:
     return todo, bad
 
 
-@flow(name=FLOW_NAME, description="Emit events for unprocessed objects in landing/.",
-      persist_result=False)
+@flow(
+    name=FLOW_NAME,
+    description="Emit events for unprocessed objects in landing/.",
+    persist_result=False,
+)
 def sweep_landing() -> int:
     log = get_run_logger()
     settings = Settings()

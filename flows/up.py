@@ -56,15 +56,18 @@ def dashboard_env(settings: Settings, ui_url: str) -> dict[str, str]:
     """The dashboard's whole environment: its own PA_DASHBOARD_* settings and nothing of the
     pipeline's (no object-store credentials, no pseudonym key, no receiver token)."""
     base = {
-        k: v for k, v in os.environ.items()
+        k: v
+        for k, v in os.environ.items()
         if not k.startswith(("PA_", "PREFECT_", "AWS_", "MINIO_")) or k.startswith("PA_DASHBOARD_")
     }
-    base.update({
-        "PA_DASHBOARD_STORE_URL": settings.aggregate_store_url,
-        "PA_DASHBOARD_HOST": settings.dashboard_host,
-        "PA_DASHBOARD_PORT": str(settings.dashboard_port),
-        "PA_DASHBOARD_PREFECT_UI_URL": ui_url,
-    })
+    base.update(
+        {
+            "PA_DASHBOARD_STORE_URL": settings.aggregate_store_url,
+            "PA_DASHBOARD_HOST": settings.dashboard_host,
+            "PA_DASHBOARD_PORT": str(settings.dashboard_port),
+            "PA_DASHBOARD_PREFECT_UI_URL": ui_url,
+        }
+    )
     if not settings.uses_s3:
         # embedded default: uploads are written into the watched landing folder (write-only use)
         base["PA_DASHBOARD_LANDING_DIR"] = str(settings.objects_dir / "landing")
@@ -94,8 +97,12 @@ class Supervisor:
     def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Child:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         out = (self.log_dir / f"{name}.log").open("ab")
-        proc = subprocess.Popen(  # noqa: S603 - our own interpreter and modules
-            argv, env=env if env is not None else self.env, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
+        proc = subprocess.Popen(
+            argv,
+            env=env if env is not None else self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
         )
         child = Child(name, proc)
         self.children.append(child)
@@ -130,7 +137,9 @@ def wait_http(
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not alive():
-            raise PipelineError(f"a process exited during start-up while waiting for {url}; see the logs")
+            raise PipelineError(
+                f"a process exited during start-up while waiting for {url}; see the logs"
+            )
         try:
             with urllib.request.urlopen(url, timeout=2) as r:  # noqa: S310 - our own loopback URL
                 if (r.status in ok) if ok else r.status < 500:
@@ -138,7 +147,9 @@ def wait_http(
         except (urllib.error.URLError, OSError):
             pass
         time.sleep(0.3)
-    raise PipelineError(f"{url} did not answer within {timeout:.0f}s; see the logs in the state dir")
+    raise PipelineError(
+        f"{url} did not answer within {timeout:.0f}s; see the logs in the state dir"
+    )
 
 
 def run_up(settings: Settings, *, out: Callable[[str], None]) -> int:
@@ -158,34 +169,61 @@ def run_up(settings: Settings, *, out: Callable[[str], None]) -> int:
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
     try:
-        server = sup.start("prefect-server", [
-            py, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-            "--port", str(settings.prefect_port), "--analytics-off",
-        ])
+        server = sup.start(
+            "prefect-server",
+            [
+                py,
+                "-m",
+                "prefect",
+                "server",
+                "start",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(settings.prefect_port),
+                "--analytics-off",
+            ],
+        )
         out(f"starting the Prefect server (state in {settings.prefect_home}) ...")
-        wait_http(f"{api_url}/health", 90, lambda: server.proc.poll() is None and not stop_requested)
+        wait_http(
+            f"{api_url}/health", 90, lambda: server.proc.poll() is None and not stop_requested
+        )
         deployments = sup.start("deployments", [py, "-m", "flows.serve"])
         # events sent before the triggered deployment exists would match no automation
         out("registering the deployments ...")
         for name in ("process-object/process-object", "sweep-landing/sweep-landing"):
-            wait_http(f"{api_url}/deployments/name/{name}", 120,
-                      lambda: deployments.proc.poll() is None and not stop_requested, ok=(200,))
+            wait_http(
+                f"{api_url}/deployments/name/{name}",
+                120,
+                lambda: deployments.proc.poll() is None and not stop_requested,
+                ok=(200,),
+            )
         if not settings.uses_s3:
             sup.start("watcher", [py, "-m", "flows.watcher"])
         sup.start("receiver", [py, "-m", "flows.receiver"])
-        dash = sup.start("dashboard", [py, "-m", "dashboard"],
-                         env=dashboard_env(settings, api_url.removesuffix("/api")))
+        dash = sup.start(
+            "dashboard",
+            [py, "-m", "dashboard"],
+            env=dashboard_env(settings, api_url.removesuffix("/api")),
+        )
         dash_url = f"http://{settings.dashboard_host}:{settings.dashboard_port}/"
         wait_http(dash_url, 60, lambda: dash.proc.poll() is None and not stop_requested)
-        where = settings.objects_dir / "landing" if not settings.uses_s3 else (
-            f"s3://{settings.s3_bucket}/landing/ at {settings.s3_endpoint}")
+        where = (
+            settings.objects_dir / "landing"
+            if not settings.uses_s3
+            else (f"s3://{settings.s3_bucket}/landing/ at {settings.s3_endpoint}")
+        )
         out("")
         out("privacy-analytics is up")
         out(f"  Prefect UI      {api_url.removesuffix('/api')}")
         out(f"  dashboard       {dash_url}")
-        out(f"  event receiver  http://{settings.receiver_host}:{settings.receiver_port}/minio/events"
-            f"  (bearer token in {settings.state / 'receiver.token'})")
-        out(f"  drop files into {where}/<dataset>/  (or: privacy-analytics drop FILE --dataset NAME)")
+        out(
+            f"  event receiver  http://{settings.receiver_host}:{settings.receiver_port}/minio/events"
+            f"  (bearer token in {settings.state / 'receiver.token'})"
+        )
+        out(
+            f"  drop files into {where}/<dataset>/  (or: privacy-analytics drop FILE --dataset NAME)"
+        )
         out(f"  contracts       {settings.contracts_dir.resolve()}")
         out(f"  logs            {settings.state / 'logs'}")
         out("  try it:         privacy-analytics demo   (Ctrl-C stops everything)")
@@ -193,7 +231,10 @@ def run_up(settings: Settings, *, out: Callable[[str], None]) -> int:
             dead = sup.dead()
             if dead:
                 for c in dead:
-                    out(f"{c.name} exited with code {c.proc.returncode}; see {sup.log_dir / (c.name + '.log')}")
+                    out(
+                        f"{c.name} exited with code {c.proc.returncode}; "
+                        f"see {sup.log_dir / (c.name + '.log')}"
+                    )
                 return 1
             time.sleep(0.5)
         return 0

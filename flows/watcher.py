@@ -9,6 +9,7 @@ files (``.name``) are ignored: write to a hidden name and rename for an atomic d
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -82,19 +83,19 @@ class LandingWatcher:
             if ready:
                 try:
                     await emit_objects(ready, self.namespace, "watcher")
-                except Exception:  # noqa: BLE001 - server down: forget them, retry next scan
+                except Exception:
                     log.exception("could not reach the Prefect server; will retry")
                     for info in ready:
                         self._announced.pop(info.key, None)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.interval)
-            except TimeoutError:
-                pass
 
 
 def main() -> None:
     settings = Settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s watcher %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s watcher %(levelname)s %(message)s"
+    )
     store = LocalStore(settings.objects_dir, bucket=settings.s3_bucket)
     watcher = LandingWatcher(store, settings.event_namespace, settings.watch_interval_seconds)
 

@@ -404,7 +404,7 @@ class Contract(_Strict):
     @field_validator("dataset")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not NAME_RE.match(v):
+        if not NAME_RE.fullmatch(v):
             raise ValueError("dataset names use letters, digits, '-' and '_' (at most 64)")
         return v
 

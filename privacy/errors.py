@@ -58,7 +58,9 @@ class ContractViolation(InputRejected):
 class BudgetExhausted(PipelineError):
     """A release would take a dataset over its privacy budget; nothing was released.
 
-    >>> raise BudgetExhausted("dataset 'employees': pending ε=1 would exceed the cap ε=10 (spent 9.5, remaining 0.5)")
+    >>> raise BudgetExhausted(
+    ...     "dataset 'employees': pending ε=1 would exceed the cap ε=10 (spent 9.5, remaining 0.5)"
+    ... )
     """
 
     kind = "budget_exhausted"

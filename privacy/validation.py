@@ -69,6 +69,7 @@ GE_RESULT_FORMAT: dict[str, Any] = {
     "return_unique_unexpected": False,
 }
 _TYPE_OK = "__type_ok__"
+_RAW = "__pa_raw__"
 
 
 # --------------------------------------------------------------------------- conform
@@ -98,10 +99,12 @@ def _finite(f: pl.Expr) -> pl.Expr:
 
 
 def _from_text(name: str, col: Column) -> pl.Expr:
-    s = _text(name)
     t = col.type
     if t is ColumnType.STRING:
-        return s
+        return _text(name)
+    # Blank text cannot be read as any other type, so the empty -> null step of ``_text``
+    # is not needed here: a non-strict cast already turns "" into null (and is cheaper).
+    s = pl.col(name).str.strip_chars()
     if t is ColumnType.INTEGER:
         return pl.coalesce(
             s.cast(pl.Int64, strict=False), _integral(s.cast(pl.Float64, strict=False))
@@ -155,7 +158,7 @@ def conform_expr(name: str, col: Column, dtype: pl.DataType) -> pl.Expr:
 def _raw_present(name: str, dtype: pl.DataType) -> pl.Expr:
     """True where the raw value is there (non-null, non-blank text)."""
     if dtype == pl.String:
-        return _text(name).is_not_null()
+        return (pl.col(name).str.strip_chars().str.len_bytes() > 0).fill_null(False)
     return pl.col(name).is_not_null()
 
 
@@ -181,6 +184,31 @@ def _column_problems(missing: list[str], extra: list[str], contract: Contract) -
     return f"dataset '{contract.dataset}': " + "; ".join(parts)
 
 
+def _can_fail(col: Column, dtype: pl.DataType) -> bool:
+    """Whether a value of raw ``dtype`` can fail the column's type check (text as text can't)."""
+    return not (dtype == pl.String and col.type is ColumnType.STRING)
+
+
+def _checked(
+    lf: pl.LazyFrame, schema: pl.Schema, contract: Contract, names: list[str]
+) -> pl.LazyFrame:
+    """Conformed values of ``names`` under their own names, plus one raw-presence flag
+    (``__pa_raw__<col>``) per column whose type check can fail.
+
+    ``conform`` and ``validation_counts`` both start from this very plan, so that
+    ``pl.collect_all`` over queries on both (counts, class table, a staged copy) parses
+    and conforms the file once: polars shares the common sub-plan. A query that reads only
+    conformed columns never computes the flags (projection pushdown drops them).
+    """
+    exprs = [conform_expr(n, contract.columns[n], schema[n]) for n in names]
+    exprs += [
+        _raw_present(n, schema[n]).alias(_RAW + n)
+        for n in names
+        if _can_fail(contract.columns[n], schema[n])
+    ]
+    return lf.select(exprs)
+
+
 def conform(lf: pl.LazyFrame, contract: Contract) -> pl.LazyFrame:
     """Select and cast the contract's columns; pure and lazy (reads only the schema).
 
@@ -191,7 +219,8 @@ def conform(lf: pl.LazyFrame, contract: Contract) -> pl.LazyFrame:
     problem = _column_problems(missing, extra, contract)
     if problem:
         raise ContractViolation(problem)
-    return lf.select(conform_expr(n, c, schema[n]) for n, c in contract.columns.items())
+    names = list(contract.columns)
+    return _checked(lf, schema, contract, names).select(names)
 
 
 # --------------------------------------------------------------------------- report model
@@ -404,30 +433,29 @@ def _ge_counts(
 # --------------------------------------------------------------------------- validate
 
 
-def _prepass(
-    raw: pl.LazyFrame, schema: pl.Schema, contract: Contract, present: list[str]
-) -> dict[str, Any]:
-    """All built-in counts in one streaming pass.
+def validation_counts(raw: pl.LazyFrame, contract: Contract) -> pl.LazyFrame:
+    """Lazy one-row frame of every built-in count of ``validate`` (its streaming pre-pass).
+
+    Collect it with the streaming engine and pass it to ``validation_report``; collected
+    with ``pl.collect_all`` next to other queries on ``conform(raw, contract)`` (the
+    ``kept_classes`` table, a staged copy of the conformed rows), the file is read and
+    conformed once for all of them. Its columns are an implementation detail.
 
     Two chained selects: the first maps each row to its conformed values and presence
     flags (a streaming map), the second reduces them. Reducing straight from the raw
     columns lets polars keep every intermediate alive and doubles peak memory.
     """
-    mapped: list[pl.Expr] = []
+    schema = raw.collect_schema()
+    present = [n for n in contract.columns if n in schema]
     reduce: list[pl.Expr] = [pl.len().alias("rows")]
     for name in present:
         col = contract.columns[name]
-        dtype = schema[name]
-        c = pl.col(f"c:{name}")
-        # text declared as text cannot fail its type: skip the work
-        can_fail = not (dtype == pl.String and col.type is ColumnType.STRING)
-        needs_conf = can_fail or col.missing is Missing.REJECT or col.keys or col.unique
-        if needs_conf:
-            mapped.append(conform_expr(name, col, dtype).alias(f"c:{name}"))
+        c = pl.col(name)
+        can_fail = _can_fail(col, schema[name])
+        if can_fail or col.missing is Missing.REJECT or col.keys or col.unique:
             reduce.append(c.is_not_null().sum().alias(f"nn:{name}"))
         if can_fail:
-            mapped.append(_raw_present(name, dtype).alias(f"r:{name}"))
-            reduce.append(pl.col(f"r:{name}").sum().alias(f"raw_nn:{name}"))
+            reduce.append(pl.col(_RAW + name).sum().alias(f"raw_nn:{name}"))
         if col.keys is not None:
             outside = c.is_not_null() & ~c.cast(pl.String).is_in(col.keys)
             reduce.append(outside.sum().alias(f"in_keys:{name}"))
@@ -436,8 +464,7 @@ def _prepass(
             reduce.append(((c < lo) | (c > hi)).sum().alias(f"clamped:{name}"))
         if col.unique:
             reduce.append(c.drop_nulls().n_unique().alias(f"distinct:{name}"))
-    row = raw.select(mapped or [pl.lit(0).alias("_")]).select(reduce).collect(engine="streaming")
-    return {k: int(v or 0) for k, v in row.row(0, named=True).items()}
+    return _checked(raw, schema, contract, present).select(reduce)
 
 
 def _evidence_filter(schema: pl.Schema, contract: Contract, present: list[str]) -> pl.Expr:
@@ -473,6 +500,20 @@ def _to_pandas(df: pl.DataFrame) -> Any:
     return df.with_columns(pl.col(pl.Date).cast(pl.Datetime("us"))).to_pandas()
 
 
+def _present(raw: pl.LazyFrame, conformed: pl.LazyFrame, contract: Contract) -> tuple[
+    list[str], list[str], list[str]
+]:
+    """(present, missing, extra) columns of ``raw``; checks ``conformed``'s shape."""
+    missing, extra = check_columns(raw.collect_schema(), contract)
+    present = [n for n in contract.columns if n not in missing]
+    if list(conformed.collect_schema().names()) != present:
+        raise ContractViolation(
+            f"dataset '{contract.dataset}': the conformed frame does not have the contract's "
+            "columns; pass conform(raw, contract)"
+        )
+    return present, missing, extra
+
+
 def validate(
     raw: pl.LazyFrame,
     conformed: pl.LazyFrame,
@@ -486,41 +527,69 @@ def validate(
 
     ``conformed`` must be ``conform(raw, contract)`` (its columns are checked). Missing and
     extra columns are reported as failed rules; ``check`` validates a file whose columns
-    may not match (it conforms the declared columns that are present).
+    may not match (it conforms the declared columns that are present). Equivalent to
+    ``validation_report(raw, conformed, contract, validation_counts(raw, contract)
+    .collect(engine="streaming"))``.
     """
-    schema = raw.collect_schema()
-    missing, extra = check_columns(schema, contract)
-    present = [n for n in contract.columns if n not in missing]
-    if list(conformed.collect_schema().names()) != present:
-        raise ContractViolation(
-            f"dataset '{contract.dataset}': the conformed frame does not have the contract's "
-            "columns; pass conform(raw, contract)"
-        )
+    _present(raw, conformed, contract)
+    counts = validation_counts(raw, contract).collect(engine="streaming")
+    return validation_report(
+        raw,
+        conformed,
+        contract,
+        counts,
+        expectations_dir=expectations_dir,
+        evidence_rows=evidence_rows,
+        chunk_rows=chunk_rows,
+    )
+
+
+def validation_report(
+    raw: pl.LazyFrame,
+    conformed: pl.LazyFrame,
+    contract: Contract,
+    counts: pl.DataFrame,
+    *,
+    expectations_dir: Path | None = None,
+    evidence_rows: int = 100_000,
+    chunk_rows: int = 250_000,
+) -> ValidationReport:
+    """``validate``, given ``counts``: the collected ``validation_counts(raw, contract)``.
+
+    Reads ``raw`` again only when a row rule fails (GE evidence rows) or when user
+    expectations exist.
+    """
+    present, missing, extra = _present(raw, conformed, contract)
+    if counts.height != 1 or "rows" not in counts.columns:
+        raise ContractError("validation_report: pass validation_counts(raw, contract), collected")
     rules: list[RuleResult] = [
         RuleResult(rule="column_present", column=n, failed_count=1) for n in missing
     ]
     if contract.extra_columns == "reject":
         rules += [RuleResult(rule="no_extra_columns", column=n, failed_count=1) for n in extra]
 
-    counts = _prepass(raw, schema, contract, present)
-    rows = counts["rows"]
+    counted = {k: int(v or 0) for k, v in counts.row(0, named=True).items()}
+    rows = counted["rows"]
+    schema = raw.collect_schema()
     clamped: dict[str, int] = {}
     for name in present:
         col = contract.columns[name]
-        nn = counts.get(f"nn:{name}", 0)
-        type_failed = counts[f"raw_nn:{name}"] - nn if f"raw_nn:{name}" in counts else 0
+        nn = counted.get(f"nn:{name}", 0)
+        type_failed = counted[f"raw_nn:{name}"] - nn if f"raw_nn:{name}" in counted else 0
         rules.append(RuleResult(rule="type", column=name, failed_count=type_failed))
         if col.missing is Missing.REJECT:
             rules.append(RuleResult(rule="not_null", column=name, failed_count=rows - nn))
         if col.keys is not None:
             rules.append(
-                RuleResult(rule="in_keys", column=name, failed_count=counts[f"in_keys:{name}"])
+                RuleResult(rule="in_keys", column=name, failed_count=counted[f"in_keys:{name}"])
             )
         if col.bounds is not None:
-            clamped[name] = counts[f"clamped:{name}"]
+            clamped[name] = counted[f"clamped:{name}"]
         if col.unique:
             rules.append(
-                RuleResult(rule="unique", column=name, failed_count=nn - counts[f"distinct:{name}"])
+                RuleResult(
+                    rule="unique", column=name, failed_count=nn - counted[f"distinct:{name}"]
+                )
             )
 
     ge_results: list[GeResult] = []

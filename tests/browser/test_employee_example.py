@@ -63,5 +63,5 @@ def test_real_engine_output_renders(driver, example_url: str) -> None:
              what="the charts")
     page = driver.find_element(By.ID, "dataset-content").text
     assert "Comparison: Mean of efficiency" in page
-    screenshot(driver, "dataset-employee-example")
+    screenshot(driver, "dataset", also_docs=True)  # docs show the real engine's output
     assert severe_console_errors(driver) == []

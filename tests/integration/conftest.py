@@ -21,7 +21,9 @@ from tests.conftest import PREFECT_TEST_HOME, PREFECT_TEST_PORT, free_port
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.3) -> Any:
+def wait_until(
+    predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.3
+) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
@@ -46,9 +48,22 @@ def prefect_server() -> Iterator[str]:
     log = Path(PREFECT_TEST_HOME) / "server.log"
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-             "--port", str(PREFECT_TEST_PORT), "--analytics-off"],
-            stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy(), start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "prefect",
+                "server",
+                "start",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(PREFECT_TEST_PORT),
+                "--analytics-off",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=os.environ.copy(),
+            start_new_session=True,
         )
     try:
         deadline = time.monotonic() + 120
@@ -120,8 +135,12 @@ class Service:
         logs.mkdir(parents=True, exist_ok=True)
         with (logs / f"{name}.log").open("ab") as out:
             self.procs[name] = subprocess.Popen(
-                [sys.executable, "-m", module], stdout=out, stderr=subprocess.STDOUT,
-                env=self.env, cwd=ROOT, start_new_session=True,
+                [sys.executable, "-m", module],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+                cwd=ROOT,
+                start_new_session=True,
             )
 
     def log(self, name: str) -> str:

@@ -25,7 +25,9 @@ def pa(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_server: str):
     return settings_for(env)
 
 
-def test_process_publishes_and_minimises(pa, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_process_publishes_and_minimises(
+    pa, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     src = write_employee_csv(tmp_path / "projects.csv", rows=1000, employees=200)
     assert main(["process", str(src), "--dataset", "employees"]) == 0
     out = capsys.readouterr().out
@@ -39,7 +41,9 @@ def test_process_publishes_and_minimises(pa, tmp_path: Path, capsys: pytest.Capt
     assert "name" not in frame.columns and "email" not in frame.columns
     raw_ids = set(pl.read_csv(src)["employee_id"])
     assert not raw_ids & set(frame["employee_id"]), "identifiers must be pseudonymized"
-    report = json.loads(next((pa.objects_dir / "masked" / "employees").glob("*.report.json")).read_text())
+    report = json.loads(
+        next((pa.objects_dir / "masked" / "employees").glob("*.report.json")).read_text()
+    )
     assert report["rows_in"] == 1000
 
     store = AggregateStore(pa.aggregate_store_url)
@@ -112,7 +116,10 @@ def test_contract_violation_names_column_without_values(pa, tmp_path: Path, caps
     frame = pl.read_csv(write_employee_csv(tmp_path / "ok.csv", rows=100, employees=20))
     canary = "CANARYVALUE-zq93"
     bad = frame.with_columns(
-        pl.when(pl.int_range(pl.len()) < 7).then(pl.lit(canary)).otherwise(pl.col("efficiency").cast(pl.String)).alias("efficiency")
+        pl.when(pl.int_range(pl.len()) < 7)
+        .then(pl.lit(canary))
+        .otherwise(pl.col("efficiency").cast(pl.String))
+        .alias("efficiency")
     )
     src = tmp_path / "bad_values.csv"
     bad.write_csv(src)
@@ -120,11 +127,15 @@ def test_contract_violation_names_column_without_values(pa, tmp_path: Path, caps
     err = capsys.readouterr().err
     assert "efficiency" in err and "7" in err
     assert canary not in err
-    report = (pa.objects_dir / "quarantine" / "employees" / "bad_values.csv.report.json").read_text()
+    report = (
+        pa.objects_dir / "quarantine" / "employees" / "bad_values.csv.report.json"
+    ).read_text()
     assert canary not in report
 
 
 def test_object_version_identity(pa) -> None:
     store = AggregateStore(pa.aggregate_store_url)
-    assert store.find_published(ObjectVersion(pa.s3_bucket, "landing/employees/none.csv", "0")) is None
+    assert (
+        store.find_published(ObjectVersion(pa.s3_bucket, "landing/employees/none.csv", "0")) is None
+    )
     store.close()

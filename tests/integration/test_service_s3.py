@@ -8,7 +8,6 @@ import json
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
 
@@ -53,14 +52,17 @@ def svc(prefect_server: str, s3_server: dict[str, str], tmp_path_factory: pytest
                 client.read_deployment_by_name("process-object/process-object")
                 client.read_deployment_by_name("sweep-landing/sweep-landing")
                 return True
-            except Exception:  # noqa: BLE001 - not registered yet
+            except Exception:
                 return False
 
     wait_until(deployment_ready, 90, "the served deployments")
     time.sleep(2)  # the runner's first poll
     minio = Minio(
-        env["PA_S3_ENDPOINT"], access_key=env["PA_S3_ACCESS_KEY"],
-        secret_key=env["PA_S3_SECRET_KEY"], secure=False, region="us-east-1",
+        env["PA_S3_ENDPOINT"],
+        access_key=env["PA_S3_ACCESS_KEY"],
+        secret_key=env["PA_S3_SECRET_KEY"],
+        secure=False,
+        region="us-east-1",
     )
     if not minio.bucket_exists(env["PA_S3_BUCKET"]):
         minio.make_bucket(env["PA_S3_BUCKET"])
@@ -106,10 +108,17 @@ def minio_event(obj: ObjectVersion) -> dict[str, Any]:
     }
 
 
-def _post(svc: dict[str, Any], body: dict[str, Any], token: str | None) -> tuple[int, dict[str, Any]]:
+def _post(
+    svc: dict[str, Any], body: dict[str, Any], token: str | None
+) -> tuple[int, dict[str, Any]]:
     req = urllib.request.Request(
-        f"{svc['base']}/minio/events", data=json.dumps(body).encode(), method="POST",
-        headers={"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})},
+        f"{svc['base']}/minio/events",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            **({"Authorization": f"Bearer {token}"} if token else {}),
+        },
     )
     try:
         with urllib.request.urlopen(req, timeout=30) as r:
@@ -143,7 +152,9 @@ def _runs_settled(svc: dict[str, Any]) -> bool:
         busy = client.read_flow_runs(
             flow_run_filter=FlowRunFilter(
                 state=FlowRunFilterState(
-                    type=FlowRunFilterStateType(any_=[StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING])
+                    type=FlowRunFilterStateType(
+                        any_=[StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING]
+                    )
                 )
             ),
             deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["process-object"])),
@@ -184,7 +195,9 @@ def test_duplicate_events_publish_once(svc: dict[str, Any]) -> None:
     wait_until(lambda: _published(svc, obj), 120, "publication of the duplicated object")
     time.sleep(2)
     wait_until(lambda: _runs_settled(svc), 120, "all flow runs to finish")
-    releases = [r for r in ro.releases("employees", limit=1000) if getattr(r, "key", obj.key) == obj.key]
+    releases = [
+        r for r in ro.releases("employees", limit=1000) if getattr(r, "key", obj.key) == obj.key
+    ]
     spent = ro.budget("employees").epsilon_spent - before
     assert 0 < spent <= 1.0 + 1e-9, "three events for one object version spend once"
     names = [r.name for r in releases]
@@ -202,19 +215,27 @@ def test_sweep_alone_processes_unannounced_objects(svc: dict[str, Any]) -> None:
 def test_bad_object_from_s3_is_quarantined(svc: dict[str, Any]) -> None:
     bucket = svc["env"]["PA_S3_BUCKET"]
     data = b"\x89PNG\r\n\x1a\n\x00\x00\x00binary"
-    res = svc["minio"].put_object(bucket, "landing/employees/image.csv", io.BytesIO(data), len(data))
+    res = svc["minio"].put_object(
+        bucket, "landing/employees/image.csv", io.BytesIO(data), len(data)
+    )
     obj = ObjectVersion(bucket, "landing/employees/image.csv", res.etag.strip('"'), len(data))
     status, _ = _post(svc, minio_event(obj), svc["env"]["PA_RECEIVER_TOKEN"])
     assert status == 200
 
     def quarantined() -> bool:
-        keys = {o.object_name for o in svc["minio"].list_objects(bucket, prefix="quarantine/", recursive=True)}
-        return {"quarantine/employees/image.csv", "quarantine/employees/image.csv.report.json"} <= keys
+        keys = {
+            o.object_name
+            for o in svc["minio"].list_objects(bucket, prefix="quarantine/", recursive=True)
+        }
+        return {
+            "quarantine/employees/image.csv",
+            "quarantine/employees/image.csv.report.json",
+        } <= keys
 
     wait_until(quarantined, 120, "the quarantined object and its report")
     got = svc["minio"].get_object(bucket, "quarantine/employees/image.csv").read()
     assert got == data
-    report = json.loads(svc["minio"].get_object(bucket, "quarantine/employees/image.csv.report.json").read())
+    report = json.loads(
+        svc["minio"].get_object(bucket, "quarantine/employees/image.csv.report.json").read()
+    )
     assert report["status"] == "rejected" and "binary" in report["reason"]
-
-

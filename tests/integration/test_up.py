@@ -18,6 +18,7 @@ from analytics.records import ObjectVersion
 from analytics.store import AggregateStore
 from flows.demo import write_employee_csv
 from flows.objectstore import file_digest
+from tests.browser.conftest import download_dir, driver  # noqa: F401 - shared fixtures
 from tests.conftest import free_port
 from tests.integration.conftest import ROOT, wait_until
 
@@ -68,8 +69,12 @@ def up(tmp_path_factory: pytest.TempPathFactory):
     )
     out = (state / "up.out").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "up"], env=env, cwd=ROOT,
-        stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        [sys.executable, "-m", "flows.cli", "up"],
+        env=env,
+        cwd=ROOT,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
 
     def ready() -> bool:
@@ -104,8 +109,12 @@ def test_file_copied_into_landing_is_published(up, tmp_path: Path) -> None:
     dest = up["state"] / "objects" / "landing" / "employees" / "copied.csv"
     dest.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(src, dest)  # a plain copy, as a person would drop a file
-    obj = ObjectVersion("privacy-analytics", dest.relative_to(up["state"] / "objects").as_posix(),
-                        file_digest(src), src.stat().st_size)
+    obj = ObjectVersion(
+        "privacy-analytics",
+        dest.relative_to(up["state"] / "objects").as_posix(),
+        file_digest(src),
+        src.stat().st_size,
+    )
     url = f"sqlite:///{up['state'] / 'aggregates.db'}"
 
     def published() -> str | None:
@@ -129,6 +138,45 @@ def test_file_copied_into_landing_is_published(up, tmp_path: Path) -> None:
     dash = f"http://127.0.0.1:{up['env']['PA_DASHBOARD_PORT']}/"
     with urllib.request.urlopen(dash, timeout=10) as r:
         assert r.status == 200
+
+
+@pytest.mark.browser
+def test_upload_page_file_is_processed_by_the_pipeline(up, driver, tmp_path: Path) -> None:
+    """The dashboard's upload page puts a file that the running pipeline then publishes; the
+    page shows the run it started, and the dataset page shows the release without a reload."""
+    from selenium.webdriver.common.by import By
+
+    from tests.browser.support import screenshot, severe_console_errors, wait_for
+
+    dash = f"http://127.0.0.1:{up['env']['PA_DASHBOARD_PORT']}"
+    src = write_employee_csv(tmp_path / "uploaded.csv", rows=600, employees=120, seed=9)
+    driver.get(f"{dash}/upload")
+    wait_for(lambda: driver.find_element(By.ID, "upload-dataset"), what="the upload form")
+    field = driver.find_element(By.ID, "upload-dataset")
+    field.clear()
+    field.send_keys("employees")
+    driver.find_element(By.CSS_SELECTOR, "#upload-file input[type=file]").send_keys(str(src))
+    wait_for(
+        lambda: "uploaded.csv" in driver.find_element(By.ID, "upload-chosen").text,
+        what="the chosen file name",
+    )
+    driver.find_element(By.ID, "upload-submit").click()
+    key = wait_for(lambda: driver.find_element(By.ID, "upload-key").text, what="the object key")
+    assert key == "landing/employees/uploaded.csv"
+    obj = ObjectVersion("privacy-analytics", key, file_digest(src), src.stat().st_size)
+    store = AggregateStore(f"sqlite:///{up['state'] / 'aggregates.db'}")
+    try:
+        wait_until(lambda: store.find_published(obj), 120, "the uploaded file to be published")
+    finally:
+        store.close()
+    status = wait_for(
+        lambda: driver.find_element(By.ID, "upload-run-status"),
+        timeout=30,
+        what="the run the upload started",
+    )
+    wait_for(lambda: "completed" in status.text.lower(), timeout=30, what="the completed status")
+    screenshot(driver, "upload-processed")
+    assert severe_console_errors(driver) == []
 
 
 def test_sigterm_stops_every_child(up) -> None:

@@ -55,3 +55,25 @@ def test_trend_change_only_when_interval_excludes_zero() -> None:
 
 def test_forecast_needs_periods() -> None:
     assert "Too few" in insights.forecast_insights("rows per month", [], 2, "month")[0]
+
+
+def test_a_correlation_swamped_by_noise_quotes_no_value() -> None:
+    (s,) = insights.correlation_insights("a", "b", PV("pearson_r", 1.0, -1.0, 1.0))
+    assert s.startswith("No clear correlation") and "r = " not in s and "too few rows" in s
+
+
+def _quantiles(scale: float) -> list[PV]:
+    return [
+        PV(f"quantile_{q}", v, None, None, scale, "days")
+        for q, v in (("0.25", 7.2), ("0.5", 10.5), ("0.75", 14.7))
+    ]
+
+
+def test_quantiles_are_rough_and_withheld_when_noise_could_move_them_far() -> None:
+    # no interval exists for quantiles: the sentences say "roughly" and claim no precision
+    out = insights.distribution_insights("days", _quantiles(10.0), rows=100_000)
+    assert "roughly 10.5" in out[0] and "no interval" in out[0]
+    assert "CI" not in " ".join(out)
+    # a median's rank may be off by ~4 × scale rows: against 1,000 noisy rows, too far
+    (few,) = insights.distribution_insights("days", _quantiles(100.0), rows=1000)
+    assert few.startswith("Too few rows to quote quantiles")

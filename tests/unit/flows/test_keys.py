@@ -191,7 +191,12 @@ def test_accepted_keys_never_escape_their_folder(suffix: str) -> None:
     assert all(p not in ("", ".", "..") for p in parts)
     assert ".." not in lk.key
     assert all(c.isascii() and c.isprintable() for c in lk.key)
-    for derived in (lk.quarantine_key, lk.quarantine_report_key, lk.masked_key("e"), lk.masked_report_key("e")):
+    for derived in (
+        lk.quarantine_key,
+        lk.quarantine_report_key,
+        lk.masked_key("e"),
+        lk.masked_report_key("e"),
+    ):
         segs = derived.split("/")
         assert len(segs) == 3 and ".." not in segs and not derived.startswith("/")
 

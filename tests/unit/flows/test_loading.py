@@ -90,7 +90,9 @@ def test_binary_junk_is_refused(tmp_path: Path) -> None:
 def test_png_named_csv_is_refused(tmp_path: Path) -> None:
     png = (
         b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"
-        b"\x1f\x15\xc4\x89\x00\x00\x00\x0btEXtComment\x00" + CANARY.encode() + b"\x00\x00\x00\x00IEND"
+        b"\x1f\x15\xc4\x89\x00\x00\x00\x0btEXtComment\x00"
+        + CANARY.encode()
+        + b"\x00\x00\x00\x00IEND"
     )
     msg = _rejected(_write(tmp_path, "photo.csv", png))
     assert "binary" in msg or "UTF-8" in msg
@@ -233,7 +235,12 @@ def test_huge_single_field_loads(tmp_path: Path) -> None:
 
 
 def test_formula_and_html_cells_load_unchanged(tmp_path: Path) -> None:
-    cells = ['=HYPERLINK("http://evil.example","x")', "+1+1", "@SUM(A1)", "<script>alert(1)</script>"]
+    cells = [
+        '=HYPERLINK("http://evil.example","x")',
+        "+1+1",
+        "@SUM(A1)",
+        "<script>alert(1)</script>",
+    ]
     lines = ["v"] + ['"' + c.replace('"', '""') + '"' for c in cells]
     df = load_file(_write(tmp_path, "a.csv", "\n".join(lines) + "\n")).collect()
     assert df["v"].to_list() == cells

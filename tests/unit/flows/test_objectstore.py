@@ -126,8 +126,17 @@ def test_keys_with_spaces_and_plus_round_trip(store: ObjectStore) -> None:
     assert store.stat(key) is not None
 
 
-BAD_KEYS = ["", "/etc/passwd", "../outside", "landing/../../outside", "landing/./a", "a\\b",
-            "landing/a\x00b", "landing//a", "landing/ds/.."]
+BAD_KEYS = [
+    "",
+    "/etc/passwd",
+    "../outside",
+    "landing/../../outside",
+    "landing/./a",
+    "a\\b",
+    "landing/a\x00b",
+    "landing//a",
+    "landing/ds/..",
+]
 
 
 @pytest.mark.parametrize("key", BAD_KEYS)
@@ -186,7 +195,7 @@ def test_local_list_skips_hidden_files(tmp_path: Path) -> None:
 class _ExplodingPath(type(Path())):  # type: ignore[misc]
     """A source file whose read fails after the first chunk (a disk error mid-copy)."""
 
-    def open(self, *args: Any, **kwargs: Any) -> Any:  # noqa: ARG002
+    def open(self, *args: Any, **kwargs: Any) -> Any:
         class _Reader(io.BytesIO):
             calls = 0
 
@@ -221,7 +230,9 @@ def test_local_etag_is_recomputed_when_the_file_changes(tmp_path: Path) -> None:
     p = store.path("landing/ds/a.csv")
     p.write_bytes(b"two!")
     os.utime(p, ns=(1, 1))
-    assert store.stat("landing/ds/a.csv") == ObjectInfo("local", "landing/ds/a.csv", md5(b"two!"), 4)
+    assert store.stat("landing/ds/a.csv") == ObjectInfo(
+        "local", "landing/ds/a.csv", md5(b"two!"), 4
+    )
 
 
 def test_file_digest_matches_hashlib_on_a_multi_chunk_file(tmp_path: Path) -> None:
@@ -263,11 +274,16 @@ def test_open_store_picks_s3_or_the_folder(s3_server: dict[str, str], tmp_path: 
     local = open_store(Settings(state_dir=tmp_path, s3_bucket="bk"))
     assert isinstance(local, LocalStore) and local.root == (tmp_path / "objects").resolve()
     assert local.bucket == "bk"
-    s3 = open_store(Settings(
-        state_dir=tmp_path, s3_endpoint=s3_server["PA_S3_ENDPOINT"],
-        s3_access_key="testing", s3_secret_key="testing-secret",  # type: ignore[arg-type]
-        s3_bucket=f"pa-{uuid.uuid4().hex[:12]}", s3_region="us-east-1",
-    ))
+    s3 = open_store(
+        Settings(
+            state_dir=tmp_path,
+            s3_endpoint=s3_server["PA_S3_ENDPOINT"],
+            s3_access_key="testing",
+            s3_secret_key="testing-secret",  # type: ignore[arg-type]
+            s3_bucket=f"pa-{uuid.uuid4().hex[:12]}",
+            s3_region="us-east-1",
+        )
+    )
     assert isinstance(s3, S3Store)
     with pytest.raises(PipelineError, match="PA_S3_SECRET_KEY"):
         open_store(Settings(state_dir=tmp_path, s3_endpoint="127.0.0.1:1", s3_access_key="a"))
@@ -292,8 +308,13 @@ def test_every_s3_operation_reports_storage_unavailable_when_down(
 ) -> None:
     store = S3Store(dead_endpoint, "a", "b", "some-bucket", create_bucket=False)
     # no retries, so the test is quick; the behaviour under test is our error translation
-    store.client = Minio(dead_endpoint, access_key="a", secret_key="b", secure=False,
-                         http_client=urllib3.PoolManager(retries=False))
+    store.client = Minio(
+        dead_endpoint,
+        access_key="a",
+        secret_key="b",
+        secure=False,
+        http_client=urllib3.PoolManager(retries=False),
+    )
     src = tmp_path / "a.csv"
     src.write_bytes(b"x")
     calls = {

@@ -33,12 +33,25 @@ MINIO_EVENT: dict[str, Any] = {
             "eventTime": "2024-05-01T10:00:00.000Z",
             "eventName": "s3:ObjectCreated:Put",
             "userIdentity": {"principalId": "uploader"},
-            "requestParameters": {"principalId": "uploader", "region": "", "sourceIPAddress": "10.0.0.2"},
-            "responseElements": {"x-amz-id-2": "dd9025bab4ad464b049177c95eb6ebf374d3b3fd1af9251148b658df7ac2e3e8", "x-amz-request-id": "17CB3C1B2E2B4C5A", "x-minio-deployment-id": "1f4f4c3c", "x-minio-origin-endpoint": "http://10.0.0.1:9000"},
+            "requestParameters": {
+                "principalId": "uploader",
+                "region": "",
+                "sourceIPAddress": "10.0.0.2",
+            },
+            "responseElements": {
+                "x-amz-id-2": "dd9025bab4ad464b049177c95eb6ebf374d3b3fd1af9251148b658df7ac2e3e8",
+                "x-amz-request-id": "17CB3C1B2E2B4C5A",
+                "x-minio-deployment-id": "1f4f4c3c",
+                "x-minio-origin-endpoint": "http://10.0.0.1:9000",
+            },
             "s3": {
                 "s3SchemaVersion": "1.0",
                 "configurationId": "Config",
-                "bucket": {"name": "pa", "ownerIdentity": {"principalId": "uploader"}, "arn": "arn:aws:s3:::pa"},
+                "bucket": {
+                    "name": "pa",
+                    "ownerIdentity": {"principalId": "uploader"},
+                    "arn": "arn:aws:s3:::pa",
+                },
                 "object": {
                     "key": "landing/employees/Q1+report+%2B+final+%28v2%29.csv",
                     "size": 1234,
@@ -48,7 +61,11 @@ MINIO_EVENT: dict[str, Any] = {
                     "sequencer": "17CB3C1B2E9C1B2D",
                 },
             },
-            "source": {"host": "10.0.0.2", "port": "", "userAgent": "MinIO (linux; amd64) minio-go/v7.0.70 mc/RELEASE.2024-04-29"},
+            "source": {
+                "host": "10.0.0.2",
+                "port": "",
+                "userAgent": "MinIO (linux; amd64) minio-go/v7.0.70 mc/RELEASE.2024-04-29",
+            },
         }
     ],
 }
@@ -66,7 +83,12 @@ def test_parse_a_real_minio_notification() -> None:
     accepted, refused = parse_minio_event(MINIO_EVENT)
     assert refused == []
     assert accepted == [
-        ObjectInfo("pa", "landing/employees/Q1 report + final (v2).csv", "0123456789abcdef0123456789abcdef", 1234)
+        ObjectInfo(
+            "pa",
+            "landing/employees/Q1 report + final (v2).csv",
+            "0123456789abcdef0123456789abcdef",
+            1234,
+        )
     ]
 
 
@@ -109,7 +131,9 @@ def test_only_object_created_under_landing_is_accepted() -> None:
     ],
 )
 def test_bad_keys_are_refused_with_reasons(encoded: str, reason: str) -> None:
-    accepted, refused = parse_minio_event({"Records": [_record(encoded), _record("landing/ds/ok.csv")]})
+    accepted, refused = parse_minio_event(
+        {"Records": [_record(encoded), _record("landing/ds/ok.csv")]}
+    )
     assert [a.key for a in accepted] == ["landing/ds/ok.csv"]
     assert len(refused) == 1
     assert reason in refused[0]["reason"]
@@ -161,10 +185,17 @@ def test_health(client: TestClient) -> None:
 
 @pytest.mark.parametrize(
     "headers",
-    [{}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN},
-     {"Authorization": f"bearer {TOKEN}x"}, {"Authorization": f"Basic {TOKEN}"}],
+    [
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": TOKEN},
+        {"Authorization": f"bearer {TOKEN}x"},
+        {"Authorization": f"Basic {TOKEN}"},
+    ],
 )
-def test_401_without_the_right_token(client: TestClient, emitted: Emitted, headers: dict[str, str]) -> None:
+def test_401_without_the_right_token(
+    client: TestClient, emitted: Emitted, headers: dict[str, str]
+) -> None:
     r = client.post("/minio/events", json=MINIO_EVENT, headers=headers)
     assert r.status_code == 401
     assert TOKEN not in r.text
@@ -173,10 +204,19 @@ def test_401_without_the_right_token(client: TestClient, emitted: Emitted, heade
 
 @pytest.mark.parametrize(
     "body",
-    [b"not json", b"[1,2]", b'"x"', b'{"Records": 5}', b'{"hello": "world"}', b"\xff\xfe",
-     json.dumps({"Records": [_record("landing/ds/a.csv", size="many")]}).encode()],
+    [
+        b"not json",
+        b"[1,2]",
+        b'"x"',
+        b'{"Records": 5}',
+        b'{"hello": "world"}',
+        b"\xff\xfe",
+        json.dumps({"Records": [_record("landing/ds/a.csv", size="many")]}).encode(),
+    ],
 )
-def test_400_on_bodies_that_are_not_s3_events(client: TestClient, emitted: Emitted, body: bytes) -> None:
+def test_400_on_bodies_that_are_not_s3_events(
+    client: TestClient, emitted: Emitted, body: bytes
+) -> None:
     r = client.post("/minio/events", content=body, headers=AUTH)
     assert r.status_code == 400
     assert "S3 event" in r.json()["error"]
@@ -213,14 +253,18 @@ def test_root_path_also_receives(client: TestClient, emitted: Emitted) -> None:
 
 
 def test_nothing_to_emit_is_still_200(client: TestClient, emitted: Emitted) -> None:
-    r = client.post("/minio/events", json={"Records": [_record("quarantine/ds/a.csv")]}, headers=AUTH)
+    r = client.post(
+        "/minio/events", json={"Records": [_record("quarantine/ds/a.csv")]}, headers=AUTH
+    )
     assert r.status_code == 200 and r.json() == {"accepted": 0, "refused": []}
     assert emitted.calls == []
     # MinIO's connectivity probe: an empty body
     assert client.post("/minio/events", content=b"", headers=AUTH).status_code == 400
 
 
-def test_503_when_prefect_is_unreachable(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_503_when_prefect_is_unreachable(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(receiver, "emit_objects", Emitted(fail=True))
     r = client.post("/minio/events", json=MINIO_EVENT, headers=AUTH)
     assert r.status_code == 503

@@ -27,8 +27,10 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _deployments(settings: Settings) -> list[Any]:
     """Resolve the specs the way the runner does, without a server."""
-    return [spec["flow"].to_deployment(**{k: v for k, v in spec.items() if k != "flow"})
-            for spec in serve.deployment_specs(settings)]
+    return [
+        spec["flow"].to_deployment(**{k: v for k, v in spec.items() if k != "flow"})
+        for spec in serve.deployment_specs(settings)
+    ]
 
 
 def test_specs_are_valid_runner_arguments() -> None:

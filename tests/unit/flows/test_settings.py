@@ -32,7 +32,9 @@ def _readme_settings_rows() -> dict[str, str]:
 
 def test_every_setting_is_in_the_readme_settings_table() -> None:
     rows = _readme_settings_rows()
-    missing = [f"PA_{name.upper()}" for name in Settings.model_fields if f"PA_{name.upper()}" not in rows]
+    missing = [
+        f"PA_{name.upper()}" for name in Settings.model_fields if f"PA_{name.upper()}" not in rows
+    ]
     assert missing == [], f"add these to README.md's settings table: {missing}"
     unknown = sorted(set(rows) - {f"PA_{n.upper()}" for n in Settings.model_fields})
     assert unknown == [], f"README documents settings that do not exist: {unknown}"
@@ -58,9 +60,15 @@ def test_settings_come_from_pa_variables(monkeypatch: pytest.MonkeyPatch, tmp_pa
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("event_namespace", "Bad.NS"), ("event_namespace", ""), ("max_file_bytes", 0),
-     ("sweep_interval_seconds", 1), ("watch_interval_seconds", 0), ("run_limit", 0),
-     ("log_level", "TRACE")],
+    [
+        ("event_namespace", "Bad.NS"),
+        ("event_namespace", ""),
+        ("max_file_bytes", 0),
+        ("sweep_interval_seconds", 1),
+        ("watch_interval_seconds", 0),
+        ("run_limit", 0),
+        ("log_level", "TRACE"),
+    ],
 )
 def test_invalid_values_are_refused(field: str, value: object) -> None:
     with pytest.raises(ValidationError):
@@ -104,7 +112,9 @@ def test_ensure_secrets_writes_no_file_for_secrets_set_in_the_environment(tmp_pa
     assert s.receiver_token_value() == "t-from-env"
 
 
-def test_pseudonym_key_prefers_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_pseudonym_key_prefers_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     tmp_path.joinpath("pseudonym.key").write_text("from-file\n")
     monkeypatch.setenv("PA_STATE_DIR", str(tmp_path))
     assert Settings().pseudonym_key_bytes() == b"from-file"
@@ -130,7 +140,9 @@ def test_no_pseudonym_key_says_how_to_get_one(tmp_path: Path) -> None:
         ({"s3_access_key": "x"}, "PA_S3_SECRET_KEY", "PA_S3_ACCESS_KEY"),
     ],
 )
-def test_check_s3_names_the_missing_variable(kwargs: dict[str, str], missing: str, present: str) -> None:
+def test_check_s3_names_the_missing_variable(
+    kwargs: dict[str, str], missing: str, present: str
+) -> None:
     s = Settings(s3_endpoint="minio:9000", **kwargs)  # type: ignore[arg-type]
     assert s.uses_s3
     with pytest.raises(PipelineError) as err:

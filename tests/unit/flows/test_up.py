@@ -14,8 +14,12 @@ from flows.up import dashboard_env, prefect_env
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(state_dir=tmp_path / "state", contracts_dir=tmp_path / "contracts",
-                    dashboard_host="127.0.0.2", dashboard_port=8111)
+    return Settings(
+        state_dir=tmp_path / "state",
+        contracts_dir=tmp_path / "contracts",
+        dashboard_host="127.0.0.2",
+        dashboard_port=8111,
+    )
 
 
 def test_dashboard_env_strips_pipeline_secrets(
@@ -38,8 +42,11 @@ def test_dashboard_env_strips_pipeline_secrets(
     for k, v in planted.items():
         monkeypatch.setenv(k, v)
     env = dashboard_env(settings, "http://127.0.0.1:4200")
-    leaked = sorted(k for k in env if k.startswith(("PA_", "PREFECT_", "AWS_", "MINIO_"))
-                    and not k.startswith("PA_DASHBOARD_"))
+    leaked = sorted(
+        k
+        for k in env
+        if k.startswith(("PA_", "PREFECT_", "AWS_", "MINIO_")) and not k.startswith("PA_DASHBOARD_")
+    )
     assert leaked == []
     for secret in ("SECRET-VALUE", "/somewhere", "elsewhere"):
         assert not [k for k, v in env.items() if secret in v], secret

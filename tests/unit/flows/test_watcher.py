@@ -136,7 +136,9 @@ def test_deleted_files_are_forgotten(store: LocalStore, watcher: LandingWatcher)
     assert keys(watcher.poll()) == ["landing/ds/a.csv"]
 
 
-def test_a_file_deleted_while_pending_is_forgotten(store: LocalStore, watcher: LandingWatcher) -> None:
+def test_a_file_deleted_while_pending_is_forgotten(
+    store: LocalStore, watcher: LandingWatcher
+) -> None:
     p = _drop(store, "ds/a.csv", b"a\n1\n", mtime_ns=5_000)
     assert watcher.poll() == []  # pending
     p.unlink()

@@ -174,7 +174,10 @@ def test_readonly_role_script_is_mounted_where_the_init_script_reads_it(
     target = env_of(pg)["READONLY_ROLE_SQL"]
     mounts = {v.split(":")[1]: v.split(":")[0] for v in pg["volumes"]}
     assert (INFRA / mounts[target]).resolve() == ROOT / "analytics" / "sql" / "readonly_role.sql"
-    assert (INFRA / mounts["/docker-entrypoint-initdb.d"] / "10-databases.sh").is_file()
+    init = INFRA / mounts["/docker-entrypoint-initdb.d"] / "10-databases.sh"
+    # executable: the postgres image runs it (a non-executable one would be sourced into
+    # the image's own entrypoint shell)
+    assert init.is_file() and os.access(init, os.X_OK)
 
 
 # --------------------------------------------------------------------------- settings
