@@ -741,7 +741,8 @@ def plan_analyses(
     specs = builder.specs()
     if not specs:
         raise PipelineError(f"dataset '{contract.dataset}': the contract declares no analysis")
-    prepared: PreparedFrame = prepare_frame(masked, contract, builder.columns)
+    used = {c for s in specs for c in (*s.by, *(a.column for a in s.aggs)) if c is not None}
+    prepared: PreparedFrame = prepare_frame(masked, contract, builder.columns, keep=sorted(used))
     try:
         engine = ReleaseEngine(contract, prepared, cache)
         split = LossPlan(loss, specs)

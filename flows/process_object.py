@@ -358,6 +358,16 @@ def _artifact(outcome: Outcome, privacy_md: str | None) -> None:
         logging.getLogger(__name__).warning("could not create the run artifact")
 
 
+_COUNTS = (
+    "rows_in",
+    "rows_out",
+    "rows_suppressed",
+    "columns_dropped",
+    "columns_pseudonymized",
+    "columns_generalized",
+)
+
+
 def run_pipeline(
     bucket: str,
     key: str,
@@ -410,26 +420,10 @@ def run_pipeline(
             raise InputRejected(str(exc)) from None
         masked = mask_object(quote(settings), quote(contract), quote(landing), obj.etag)
         privacy_md = masked.pop("report_markdown", None)
-        for name in (
-            "rows_in",
-            "rows_out",
-            "rows_suppressed",
-            "columns_dropped",
-            "columns_pseudonymized",
-            "columns_generalized",
-            "achieved_k",
-            "masked_key",
-        ):
+        for name in _COUNTS:
             setattr(outcome, name, masked[name])
-        for name in (
-            "rows_in",
-            "rows_out",
-            "rows_suppressed",
-            "columns_dropped",
-            "columns_pseudonymized",
-            "columns_generalized",
-        ):
             setattr(run, name, masked[name])
+        outcome.achieved_k, outcome.masked_key = masked["achieved_k"], masked["masked_key"]
         try:
             published = release_and_publish(
                 quote(settings), quote(contract), quote(obj), masked["masked_key"], quote(run)

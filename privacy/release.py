@@ -364,10 +364,12 @@ def prepare_frame(
     contract: Contract,
     columns: Mapping[str, pl.Expr],
     *,
+    keep: Sequence[str] | None = None,
     spill_rows: int | None = SPILL_ROWS,
 ) -> PreparedFrame:
     """Compute ``columns`` (name -> row-wise expression on the masked frame, which may read
-    columns declared before it) plus the hashed unit, and keep only those.
+    columns declared before it) plus the hashed unit, and keep only those (only ``keep``
+    among them, if given: intermediate columns need not be stored).
 
     Raises InputRejected if the file has more rows than ``contract.max_rows_per_file``
     (checked before anything is computed). With ``spill_rows`` rows or more the result is
@@ -377,7 +379,7 @@ def prepare_frame(
     # one column at a time, in order: a column may read the ones declared before it
     for name, expr in columns.items():
         lf = lf.with_columns(expr.alias(name))
-    names = list(columns)
+    names = [c for c in columns if keep is None or c in keep]
     if contract.privacy_unit is not None:
         lf = lf.with_columns(pl.col(contract.privacy_unit).cast(pl.String).hash(seed=0).alias(UNIT))
         names.append(UNIT)
@@ -439,13 +441,15 @@ def _input_domain(schema: Mapping[str, pl.DataType], max_length: int) -> Any:
         atom_t = _ATOM_TYPES.get(type(dtype))
         if atom_t is None:
             raise PipelineError(f"column '{name}' has type {dtype} that the DP engine cannot use")
-        if atom_t in ("f64", "f32"):
-            atom = dp.atom_domain(T=atom_t, nan=False)
-        else:
-            atom = dp.atom_domain(T=atom_t)
+        floating = atom_t in ("f64", "f32")
+        atom = dp.atom_domain(T=atom_t, nan=False) if floating else dp.atom_domain(T=atom_t)
         series.append(dp.series_domain(name, atom))
     domain = dp.lazyframe_domain(series)
     return dp.with_margin(domain, dp.polars.Margin(by=[], max_length=max_length))
+
+
+def _short(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
 #: ε at a given scale, relative to a Laplace aggregate's, by OpenDP distribution (a first
@@ -605,10 +609,10 @@ class ReleaseEngine:
         return lo
 
     def _key(self, spec: QuerySpec, share: PrivacyLoss) -> str:
-        return (
-            f"{self._fingerprint}|{spec.id}|{spec.digest()}"
-            f"|eps={share.epsilon!r}|delta={share.delta!r}"
-        )
+        """A short cache key (stores keep keys to 255 characters): the contract's
+        fingerprint and a digest of the query, its aggregates and weights, and the share."""
+        what = f"{spec.id}|{spec.digest()}|eps={share.epsilon!r}|delta={share.delta!r}"
+        return f"{self._fingerprint}|{_short(what)}"
 
     def resolve(self, spec: QuerySpec, share: PrivacyLoss) -> Resolved:
         """A measurement for ``spec`` whose privacy map is within ``share`` (checked here)."""
@@ -619,7 +623,7 @@ class ReleaseEngine:
                 "the contract or set budget.delta"
             )
         key = self._key(spec, share)
-        cached = {a.name: self.cache.get(f"{key}|scale:{a.name}") for a in spec.aggs}
+        cached = {a.name: self.cache.get(f"{key}|scale:{_short(a.name)}") for a in spec.aggs}
         threshold_f = self.cache.get(key + "|threshold") if spec.thresholded else None
         if all(v is not None for v in cached.values()) and (
             threshold_f is not None or not spec.thresholded
@@ -643,7 +647,7 @@ class ReleaseEngine:
                 f"within {share}; nothing was released"
             )
         for name, scale in scales.items():
-            self.cache.put(f"{key}|scale:{name}", scale)
+            self.cache.put(f"{key}|scale:{_short(name)}", scale)
         if threshold is not None:
             self.cache.put(key + "|threshold", float(threshold))
         return resolved

@@ -41,6 +41,18 @@ def _http_ok(url: str) -> bool:
         return False
 
 
+def _flush_prefect_logs() -> None:
+    """Send buffered run logs while the server still listens (else Prefect complains at exit)."""
+    import logging
+
+    from prefect.logging.handlers import APILogHandler
+
+    for logger in [logging.getLogger(n) for n in ("prefect", "prefect.flow_runs", "prefect.task_runs")]:
+        for h in logger.handlers:
+            if isinstance(h, APILogHandler):
+                h.flush()
+
+
 @pytest.fixture(scope="session")
 def prefect_server() -> Iterator[str]:
     """A real Prefect server (SQLite, services on) on the port tests/conftest.py pinned."""
@@ -75,6 +87,7 @@ def prefect_server() -> Iterator[str]:
             time.sleep(0.5)
         yield api
     finally:
+        _flush_prefect_logs()
         proc.terminate()
         try:
             proc.wait(timeout=15)
@@ -175,3 +188,13 @@ def settings_for(env: dict[str, str]) -> Any:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+@pytest.fixture
+def pa(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_server: str) -> Any:
+    """Settings of an isolated local-store instance, exported to this process's environment
+    (for in-process `privacy-analytics process` runs against the test Prefect server)."""
+    env = make_pa_env(tmp_path / "state")
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    return settings_for(env)

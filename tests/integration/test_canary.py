@@ -20,7 +20,6 @@ import pytest
 from flows.cli import main
 from flows.demo import employee_frame
 from tests.conftest import PREFECT_TEST_HOME
-from tests.integration.conftest import make_pa_env, settings_for
 
 pytestmark = pytest.mark.integration
 
@@ -77,14 +76,6 @@ def _find(
             if n in data:
                 hits.append((str(f), n.decode()))
     return hits
-
-
-@pytest.fixture
-def pa(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_server: str):
-    env = make_pa_env(tmp_path / "state")
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    return settings_for(env)
 
 
 def test_canaries_never_leave_the_pipeline(

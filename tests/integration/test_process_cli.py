@@ -12,17 +12,9 @@ from analytics.records import ObjectVersion
 from analytics.store import AggregateStore
 from flows.cli import main
 from flows.demo import write_employee_csv
-from tests.integration.conftest import make_pa_env, settings_for
+from tests.integration.conftest import settings_for
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def pa(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_server: str):
-    env = make_pa_env(tmp_path / "state")
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    return settings_for(env)
 
 
 def test_process_publishes_and_minimises(
@@ -139,3 +131,25 @@ def test_object_version_identity(pa) -> None:
         store.find_published(ObjectVersion(pa.s3_bucket, "landing/employees/none.csv", "0")) is None
     )
     store.close()
+
+
+def test_exhausted_budget_still_masks_but_refuses_the_release(pa, tmp_path: Path, capsys) -> None:
+    text = (pa.contracts_dir / "employees.yaml").read_text()
+    small = text.replace("epsilon_cap: 50.0", "epsilon_cap: 1.5")
+    assert small != text
+    (pa.contracts_dir / "employees.yaml").write_text(small)
+    first = write_employee_csv(tmp_path / "first.csv", rows=300, employees=60, seed=31)
+    second = write_employee_csv(tmp_path / "second.csv", rows=300, employees=60, seed=32)
+    assert main(["process", str(first), "--dataset", "employees"]) == 0
+    capsys.readouterr()
+    assert main(["process", str(second), "--dataset", "employees"]) == 1
+    err = capsys.readouterr().err
+    assert "budget" in err and "remaining" in err and "pending" in err
+    masked = [p.name for p in (pa.objects_dir / "masked" / "employees").glob("second-*.parquet")]
+    assert masked, "the file is still validated and masked"
+    from analytics.queries import ReadOnlyStore
+
+    ro = ReadOnlyStore(pa.aggregate_store_url)
+    assert ro.budget("employees").epsilon_spent <= 1.5 + 1e-9
+    [run] = [r for r in ro.runs(limit=10, dataset="employees") if r.key.endswith("second.csv")]
+    assert run.status == "budget_exhausted" and "remaining" in (run.reason or "")
