@@ -96,6 +96,9 @@ MISSING = "(missing)"
 NO_PERIOD = -(2**62)
 #: a period's mean is published only if its count's 95% lower bound exceeds this share of it
 MEAN_COUNT_SHARE = 0.5
+#: the chance, over all periods of a public range, that an empty period is taken for one
+#: with rows (trimming a trend's span, choosing where a mean is published)
+FAMILY_ALPHA = 0.05
 COUNT = "count"
 ALL = "all"  # the ungrouped query
 UNITS = "units"  # the one-row-per-person query
@@ -135,10 +138,10 @@ def _est(
     return Estimate.of(float(value), result.noise.get(col), clip)
 
 
-def clearly_positive(est: Estimate, share: float = 0.0) -> bool:
-    """The 95% interval of ``est`` lies above ``share`` × its value (share 0: above zero, a
-    count that surely has rows; share 0.5: a count precise enough to divide by)."""
-    iv = est.interval()
+def clearly_positive(est: Estimate, share: float = 0.0, alpha: float = 0.05) -> bool:
+    """The (1-alpha) interval of ``est`` lies above ``share`` × its value (share 0: above
+    zero, a count that surely has rows; share 0.5: a count precise enough to divide by)."""
+    iv = est.interval(alpha)
     return iv is not None and iv[0] > max(share * est.value, 0.0)
 
 
@@ -337,7 +340,6 @@ class _Builder:
             by=(bcol,),
             keys=pl.DataFrame({bcol: pl.Series(range(len(labels)), dtype=pl.Int64)}),
         )
-        self.use(refs, hist, count_agg(COUNT))
         alphas = [q for q in a.quantiles if any(abs(q - g) < 1e-12 for g in GOOD_QUANTILES)]
         if len(alphas) < len(a.quantiles):
             log.warning(
@@ -346,6 +348,8 @@ class _Builder:
                 m,
                 GOOD_QUANTILES,
             )
+        # the histogram gets half of the analysis' ε, the (rough) quantiles share the rest
+        self.use(refs, hist, count_agg(COUNT), max(len(alphas), 1))
         icol, (ilo, ihi), step = self.centred(m)
         # candidates in the fixed-point units of the centred column (published: c·step + mid)
         cands = sorted(
@@ -458,7 +462,8 @@ class _Builder:
         """(ordinal, label, estimate) per released period, in time order.
 
         With public periods every period of the range has a count, but a mean is given only
-        where its period's count is precise (its 95% interval above half its value):
+        where its period's count surely has rows (at level 5% over all periods) and is
+        precise (its 95% interval above half its value):
         elsewhere it would be noise over noise, and the delta-method interval of a ratio
         with so noisy a denominator would not be calibrated. ``trim`` (for insights and
         forecasts) keeps the span from the first to the last period whose count is clearly
@@ -478,8 +483,11 @@ class _Builder:
                 continue
             rows.append((int(ordinal), count, row))
         rows.sort(key=lambda r: r[0])
+        # one test per period of the range: at level 5% over all of them (Bonferroni), an
+        # empty period passes for a period with rows in under 2.5% of releases
+        alpha = FAMILY_ALPHA / max(len(rows), 1)
         if public and trim:
-            clear = [i for i, (_, c, _) in enumerate(rows) if clearly_positive(c)]
+            clear = [i for i, (_, c, _) in enumerate(rows) if clearly_positive(c, 0.0, alpha)]
             rows = rows[clear[0] : clear[-1] + 1] if clear else []
         out = []
         for ordinal, count, row in rows:
@@ -487,7 +495,9 @@ class _Builder:
             if measure is None:
                 out.append((ordinal, label, count))
                 continue
-            if public and not clearly_positive(count, MEAN_COUNT_SHARE):
+            if public and not (
+                clearly_positive(count, 0.0, alpha) and clearly_positive(count, MEAN_COUNT_SHARE)
+            ):
                 continue
             _, mean = self.sum_and_mean(res, row, measure, count)
             if mean is not None:

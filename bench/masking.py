@@ -7,6 +7,10 @@ fine here, never in privacy/), then runs each stage in its own child process so 
 memory (ru_maxrss of that process) is measured per stage:
 
 * baseline:  ``pl.scan_csv(file).sink_parquet(out)`` (plain polars, schema inferred)
+
+The two pipeline stages below are the flow's own functions (``flows.stages``), so this
+measures the path a real run takes.
+
 * validate:  ``load_file`` -> ``conform`` -> one streaming pass (``pl.collect_all``) that
   computes ``validation_counts`` and stages the conformed columns masking reads
   (``mask_columns``) in an Arrow IPC file, so the CSV is parsed and conformed once;
@@ -14,7 +18,7 @@ memory (ru_maxrss of that process) is measured per stage:
   more rows)
 * mask:      the k-anonymity class table (``kept_classes``) from the staged copy, then
   ``mask`` (HMAC pseudonyms, date truncation, k=5 suppression over team x finish month)
-  -> ``sink_parquet(**MASKED_PARQUET)``
+  -> ``sink_parquet(**MASKED_PARQUET)``, then the achieved k of the output (as a run does)
 
 The pipeline's time is validate + mask; its peak memory is the larger of the two. The
 machine is shared, so each repetition runs baseline, validate, mask back to back and the
@@ -104,35 +108,22 @@ def stage(name: str, csv: Path) -> dict[str, float]:
         pl.scan_csv(csv).sink_parquet(OUT / "baseline.parquet")
     elif name == "validate":
         from flows.loading import load_file
-        from privacy.masking import mask_columns
-        from privacy.validation import conform, validation_counts, validation_report
+        from flows.stages import validate_and_stage
 
-        contract = _contract()
-        raw = load_file(csv)
-        conformed = conform(raw, contract)  # type: ignore[arg-type]
-        counts, _ = pl.collect_all(
-            [
-                validation_counts(raw, contract),  # type: ignore[arg-type]
-                conformed.select(mask_columns(contract)).sink_ipc(STAGED, lazy=True),  # type: ignore[arg-type]
-            ],
-            engine="streaming",
-        )
-        report = validation_report(raw, conformed, contract, counts)  # type: ignore[arg-type]
+        report = validate_and_stage(load_file(csv), _contract(), STAGED)  # type: ignore[arg-type]
         extra["rows"] = report.rows
         extra["ok"] = float(report.ok)
     else:
-        from privacy.masking import MASKED_PARQUET, kept_classes, mask
+        from flows.stages import mask_staged
+        from privacy.reports import achieved_k
 
         contract = _contract()
-        staged = pl.scan_ipc(STAGED)
-        # the classes that survive k-anonymity: a small table, so masking scans once
-        keep = kept_classes(staged, contract).collect(engine="streaming")  # type: ignore[arg-type]
-        extra["classes"] = keep.height
-        masked = mask(staged, contract, KEY, keep_classes=keep)  # type: ignore[arg-type]
-        masked.sink_parquet(OUT / "masked.parquet", **MASKED_PARQUET)
-        extra["rows_out"] = (
-            pl.scan_parquet(OUT / "masked.parquet").select(pl.len()).collect().item()
-        )
+        rows_in = pl.scan_ipc(STAGED).select(pl.len()).collect().item()
+        stats = mask_staged(STAGED, contract, KEY, OUT / "masked.parquet", rows_in)  # type: ignore[arg-type]
+        qis = contract.quasi_identifiers  # type: ignore[attr-defined]
+        if qis:
+            extra["achieved_k"] = achieved_k(pl.scan_parquet(OUT / "masked.parquet"), qis) or 0
+        extra["rows_out"] = stats.rows_out
         STAGED.unlink()
     seconds, cpu_s = time.perf_counter() - t0, cpu() - c0
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

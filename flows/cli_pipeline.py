@@ -168,6 +168,6 @@ def register(sub: Any) -> None:
         description="Generate synthetic employee project data and drop it into "
         "landing/employees/, so a running service shows results within a minute.",
     )
-    p.add_argument("--rows", type=int, default=1000)
+    p.add_argument("--rows", type=int, default=20_000, help="rows to generate (default 20000)")
     p.add_argument("--seed", type=int, default=7)
     p.set_defaults(handler=cmd_demo)

@@ -37,12 +37,12 @@ from flows.keys import LandingKey, parse_landing_key
 from flows.loading import load_file
 from flows.objectstore import ObjectVanished, open_store
 from flows.settings import Settings
+from flows.stages import mask_staged, validate_and_stage
 from privacy.budget import PrivacyLoss
 from privacy.contract import Contract, find_contract, load_contract
 from privacy.errors import BudgetExhausted, ContractError, InputRejected, PipelineError
-from privacy.masking import kept_classes, mask, mask_counts, mask_summary
+from privacy.masking import mask_summary
 from privacy.reports import PrivacyReport, achieved_k
-from privacy.validation import conform, validate
 
 FLOW_NAME = "process-object"
 P = ParamSpec("P")
@@ -175,9 +175,9 @@ def mask_object(
         raw = load_file(
             path, csv_options=contract.csv, max_bytes=settings.max_file_bytes, name=landing.filename
         )
+        staged = Path(tmp) / "staged.arrow"
         try:
-            conformed = conform(raw, contract)
-            report = validate(raw, conformed, contract)
+            report = validate_and_stage(raw, contract, staged)
         except PipelineError:
             raise
         except pl.exceptions.PolarsError as exc:
@@ -193,26 +193,14 @@ def mask_object(
             raise InputRejected(report.reason())
         out = Path(tmp) / "masked.parquet"
         try:
-            keep = (
-                kept_classes(conformed, contract).collect(engine="streaming")
-                if contract.quasi_identifiers and contract.anonymity.k > 1
-                else None
-            )
-            mask(conformed, contract, key, keep_classes=keep).sink_parquet(out)
-            masked_lf = pl.scan_parquet(out)
-            rows_out = int(masked_lf.select(pl.len()).collect().item())
-            k = (
-                achieved_k(masked_lf, contract.quasi_identifiers)
-                if contract.quasi_identifiers
-                else None
-            )
+            stats = mask_staged(staged, contract, key, out, report.rows)
+            qis = contract.quasi_identifiers
+            k = achieved_k(pl.scan_parquet(out), qis) if qis else None
         except pl.exceptions.PolarsError as exc:
             raise _polars_guard("masking", exc) from None
         summary = mask_summary(contract)
-        suppressed, dropped_missing = 0, 0
-        if rows_out != report.rows:
-            counts = mask_counts(conformed, contract).collect().row(0, named=True)
-            suppressed, dropped_missing = counts["rows_suppressed"], counts["rows_dropped_missing"]
+        rows_out = stats.rows_out
+        suppressed, dropped_missing = stats.rows_suppressed, stats.rows_dropped_missing
         privacy_report = PrivacyReport.build(
             summary=summary,
             validation=report,

@@ -18,6 +18,9 @@ Pseudonyms are stable across files for one key, so a person's rows can be bounde
 rotation: a new key gives new tokens for everyone; tokens made under the old key no longer
 link to new ones. Rotate between datasets' lifetimes, or re-mask the kept raw files.
 
+``mask_columns(contract)`` names the conformed columns ``mask`` reads (what a staged copy
+of the conformed rows must hold); ``MASKED_PARQUET`` are the options to write its output.
+
 ``mask_counts(conformed, contract)`` is a lazy one-row frame {rows_in,
 rows_dropped_missing, rows_suppressed, rows_out}, so a caller can report suppression
 separately from missing-value drops (collect it with the streaming engine).
@@ -45,9 +48,9 @@ from privacy.reports import MaskSummary
 
 PSEUDONYM_PREFIX = "pa1_"
 #: Parquet options for writing masked frames (``sink_parquet(path, **MASKED_PARQUET)``).
-#: Pseudonyms are random hex, which no zstd level finds repeats in: level 1 writes them
-#: about twice as fast as polars' default level 3, into a file no larger (measured on the
-#: 10-million-row bench: 2.9 s vs 5.5 s CPU, 393 MB vs 406 MB).
+#: Pseudonyms are random hex, in which no zstd level finds repeats: level 1 writes them
+#: about twice as fast as polars' default level 3, into a file no larger (the bench's 10
+#: million masked rows: 2.9 s vs 5.5-5.9 s CPU to write, 393 MB vs 406 MB).
 MASKED_PARQUET: dict[str, Any] = {"compression": "zstd", "compression_level": 1}
 _DATE_EVERY = {"month": "1mo", "quarter": "1q", "year": "1y"}
 
@@ -129,8 +132,9 @@ def _drop_rows(lf: pl.LazyFrame, contract: Contract) -> pl.LazyFrame:
 
 def mask_columns(contract: Contract) -> list[str]:
     """The conformed columns ``mask`` reads, in contract order: the ones it keeps or
-    pseudonymizes and the ``missing: drop_row`` ones. The others are dropped unread and
-    may be absent from its input (e.g. a staged copy of the conformed rows can omit them).
+    pseudonymizes and the ``missing: drop_row`` ones. It drops the others unread, so a
+    staged copy of the conformed rows needs only these (``mask`` still wants every
+    declared column in the frame's schema: add the others back as null columns).
     """
     return [
         n
@@ -142,7 +146,7 @@ def mask_columns(contract: Contract) -> list[str]:
 def _generalized(lf: pl.LazyFrame, contract: Contract) -> pl.LazyFrame:
     """Rows with drop_row nulls removed, generalizations applied; all columns kept."""
     schema = lf.collect_schema()
-    missing = [n for n in mask_columns(contract) if n not in schema]
+    missing = [n for n in contract.columns if n not in schema]
     if missing:
         names = ", ".join(f"'{n}'" for n in missing)
         raise ContractError(f"mask: the frame lacks declared columns {names}; conform it first")

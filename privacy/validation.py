@@ -7,6 +7,8 @@ Two steps, both on lazy polars frames:
     raise ``ContractViolation``), trims text, turns empty text into null and casts every
     column to its declared type with ``strict=False``: a value that cannot be read becomes
     null (and is counted by ``validate``). NaN and infinities count as unreadable floats.
+    The plan is three chained selects (trim, parse, finish: see ``_steps``) so that each
+    value is parsed once; ``conform_expr`` is the same conversion as one expression.
 
 ``validate(raw, conformed, contract, expectations_dir=...)``
     Builds the Great Expectations suite of the contract and reports, per rule, how many
@@ -15,8 +17,11 @@ Two steps, both on lazy polars frames:
     1. **One streaming polars pre-pass** over ``raw`` computes every built-in count exactly
        (a single ``select`` of sums, run with the streaming engine: memory is O(columns),
        plus one hash set per column declared ``unique``). The conformed values are computed
-       inside that pass with the very expressions ``conform`` uses, so ``conformed`` is
-       only checked for shape.
+       inside that pass by the very plan ``conform`` builds, so ``conformed`` is only
+       checked for shape. The pass is public as ``validation_counts`` (a lazy one-row
+       frame) and ``validation_report`` turns its result into the report: collect the
+       counts with ``pl.collect_all`` next to another query on ``conformed`` (e.g. a
+       staged copy of the conformed rows) and the file is parsed and conformed once.
     2. **Great Expectations sees only what it needs**: the contract's suite
        (``build_suite``) runs on the *evidence rows* (rows that break at least one row
        rule, at most ``evidence_rows`` of them; values outside a measure's bounds are
@@ -37,7 +42,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +74,7 @@ GE_RESULT_FORMAT: dict[str, Any] = {
     "return_unique_unexpected": False,
 }
 _TYPE_OK = "__type_ok__"
+_Step = Callable[[pl.Expr], pl.Expr]
 _RAW = "__pa_raw__"
 
 
@@ -83,9 +89,16 @@ def _names(names: Iterable[str]) -> str:
     return ", ".join(f"'{n}'" for n in names)
 
 
-def _text(name: str) -> pl.Expr:
-    """Trimmed text, empty -> null."""
-    s = pl.col(name).str.strip_chars()
+def _same(e: pl.Expr) -> pl.Expr:
+    return e
+
+
+def _trim(e: pl.Expr) -> pl.Expr:
+    return e.str.strip_chars()
+
+
+def _nonblank(s: pl.Expr) -> pl.Expr:
+    """Text, empty -> null."""
     return pl.when(s.str.len_bytes() > 0).then(s)
 
 
@@ -98,61 +111,88 @@ def _finite(f: pl.Expr) -> pl.Expr:
     return pl.when(f.is_finite()).then(f)
 
 
-def _from_text(name: str, col: Column) -> pl.Expr:
-    t = col.type
-    if t is ColumnType.STRING:
-        return _text(name)
-    # Blank text cannot be read as any other type, so the empty -> null step of ``_text``
-    # is not needed here: a non-strict cast already turns "" into null (and is cheaper).
-    s = pl.col(name).str.strip_chars()
-    if t is ColumnType.INTEGER:
-        return pl.coalesce(
-            s.cast(pl.Int64, strict=False), _integral(s.cast(pl.Float64, strict=False))
-        )
-    if t is ColumnType.FLOAT:
-        return _finite(s.cast(pl.Float64, strict=False))
-    if t is ColumnType.BOOLEAN:
-        mapping = dict.fromkeys(_TRUE, True) | dict.fromkeys(_FALSE, False)
-        return s.str.to_lowercase().replace_strict(mapping, default=None, return_dtype=pl.Boolean)
-    if t is ColumnType.DATE:
-        # without a format only ISO dates (YYYY-MM-DD) are read: one parse per value
-        return s.str.strptime(pl.Date, col.format or "%Y-%m-%d", strict=False)
-    # datetime
-    if col.format:
-        return s.str.strptime(pl.Datetime("us"), col.format, strict=False)
-    iso = s.str.replace("T", " ", literal=True)
+def _int_text(s: pl.Expr) -> pl.Expr:
+    return pl.coalesce(s.cast(pl.Int64, strict=False), _integral(s.cast(pl.Float64, strict=False)))
+
+
+def _iso_datetime(s: pl.Expr) -> pl.Expr:
     return pl.coalesce(
-        *(iso.str.strptime(pl.Datetime("us"), f, strict=False) for f in _DATETIME_FORMATS)
+        *(s.str.strptime(pl.Datetime("us"), f, strict=False) for f in _DATETIME_FORMATS)
     )
 
 
-def _from_typed(name: str, col: Column, dtype: pl.DataType) -> pl.Expr:
-    c = pl.col(name)
+def _cast(dtype: pl.DataType) -> _Step:
+    return lambda e: e.cast(dtype, strict=False)
+
+
+def _steps_text(col: Column) -> tuple[_Step, _Step, _Step]:
+    t = col.type
+    if t is ColumnType.STRING:
+        return _trim, _same, _nonblank
+    # Blank text cannot be read as any other type: a non-strict cast turns "" into null,
+    # so only text columns need the empty -> null step.
+    if t is ColumnType.INTEGER:
+        return _trim, _same, _int_text
+    if t is ColumnType.FLOAT:
+        return _trim, _cast(pl.Float64()), _finite
+    if t is ColumnType.BOOLEAN:
+        mapping = dict.fromkeys(_TRUE, True) | dict.fromkeys(_FALSE, False)
+        return (
+            _trim,
+            lambda s: s.str.to_lowercase().replace_strict(
+                mapping, default=None, return_dtype=pl.Boolean
+            ),
+            _same,
+        )
+    if t is ColumnType.DATE:
+        # without a format only ISO dates (YYYY-MM-DD) are read: one parse per value
+        fmt = col.format or "%Y-%m-%d"
+        return _trim, lambda s: s.str.strptime(pl.Date, fmt, strict=False), _same
+    # datetime
+    if col.format:
+        fmt = col.format
+        return _trim, lambda s: s.str.strptime(pl.Datetime("us"), fmt, strict=False), _same
+    return _trim, lambda s: s.str.replace("T", " ", literal=True), _iso_datetime
+
+
+def _steps_typed(col: Column, dtype: pl.DataType) -> tuple[_Step, _Step, _Step]:
     t = col.type
     if dtype.is_nested() or dtype == pl.Object:
-        return pl.lit(None, dtype=DTYPES[t])  # unreadable: counted as type failures
+        # unreadable: counted as type failures
+        return _same, lambda _: pl.lit(None, dtype=DTYPES[t]), _same
     if t is ColumnType.STRING:
-        s = c.cast(pl.String, strict=False).str.strip_chars()
-        return pl.when(s.str.len_bytes() > 0).then(s)
+        return _same, lambda c: c.cast(pl.String, strict=False).str.strip_chars(), _nonblank
     if t is ColumnType.INTEGER:
-        return (
-            _integral(c.cast(pl.Float64, strict=False))
-            if dtype.is_float()
-            else c.cast(pl.Int64, strict=False)
-        )
+        if dtype.is_float():
+            return _same, _cast(pl.Float64()), _integral
+        return _same, _cast(pl.Int64()), _same
     if t is ColumnType.FLOAT:
-        return _finite(c.cast(pl.Float64, strict=False))
+        return _same, _cast(pl.Float64()), _finite
     if t is ColumnType.DATE and isinstance(dtype, pl.Datetime):
-        return c.dt.date()
+        return _same, lambda c: c.dt.date(), _same
     if t is ColumnType.DATETIME and isinstance(dtype, pl.Datetime) and dtype.time_zone:
-        return c.dt.convert_time_zone("UTC").dt.replace_time_zone(None).cast(pl.Datetime("us"))
-    return c.cast(DTYPES[t], strict=False)
+        return (
+            _same,
+            lambda c: c.dt.convert_time_zone("UTC")
+            .dt.replace_time_zone(None)
+            .cast(pl.Datetime("us")),
+            _same,
+        )
+    return _same, _cast(DTYPES[t]), _same
+
+
+def _steps(col: Column, dtype: pl.DataType) -> tuple[_Step, _Step, _Step]:
+    """How a raw column of ``dtype`` becomes its contract type, in three steps: prepare
+    (trim text), parse (cast), finish (null out what cannot be used). The later steps
+    read their input more than once; polars computes an expression once per reference,
+    so ``_checked`` runs each step as its own select (the value is computed once)."""
+    return _steps_text(col) if dtype == pl.String else _steps_typed(col, dtype)
 
 
 def conform_expr(name: str, col: Column, dtype: pl.DataType) -> pl.Expr:
     """The expression that turns raw column ``name`` (of ``dtype``) into its contract type."""
-    expr = _from_text(name, col) if dtype == pl.String else _from_typed(name, col, dtype)
-    return expr.cast(DTYPES[col.type]).alias(name)
+    prepare, parse, finish = _steps(col, dtype)
+    return finish(parse(prepare(pl.col(name)))).cast(DTYPES[col.type]).alias(name)
 
 
 def _raw_present(name: str, dtype: pl.DataType) -> pl.Expr:
@@ -193,20 +233,32 @@ def _checked(
     lf: pl.LazyFrame, schema: pl.Schema, contract: Contract, names: list[str]
 ) -> pl.LazyFrame:
     """Conformed values of ``names`` under their own names, plus one raw-presence flag
-    (``__pa_raw__<col>``) per column whose type check can fail.
+    (``__pa_raw__<col>``, as ``_raw_present``) per column whose type check can fail.
 
-    ``conform`` and ``validation_counts`` both start from this very plan, so that
-    ``pl.collect_all`` over queries on both (counts, class table, a staged copy) parses
-    and conforms the file once: polars shares the common sub-plan. A query that reads only
-    conformed columns never computes the flags (projection pushdown drops them).
+    The same values as ``conform_expr``, computed step by step (see ``_steps``): three
+    chained selects, which the streaming engine runs as one map. ``conform`` and
+    ``validation_counts`` both build this plan, so ``pl.collect_all`` over a query on each
+    (counts and a staged copy of the conformed rows) parses and conforms the file once.
+    A query on conformed columns only never computes the flags (projection pushdown).
     """
-    exprs = [conform_expr(n, contract.columns[n], schema[n]) for n in names]
-    exprs += [
-        _raw_present(n, schema[n]).alias(_RAW + n)
-        for n in names
-        if _can_fail(contract.columns[n], schema[n])
+    steps = {n: _steps(contract.columns[n], schema[n]) for n in names}
+    flagged = [n for n in names if _can_fail(contract.columns[n], schema[n])]
+    prepared = lf.select(steps[n][0](pl.col(n)).alias(n) for n in names)
+    # after the prepare step text is trimmed and typed values are untouched
+    flags = [
+        (pl.col(n).str.len_bytes() > 0).fill_null(False).alias(_RAW + n)
+        if schema[n] == pl.String
+        else pl.col(n).is_not_null().alias(_RAW + n)
+        for n in flagged
     ]
-    return lf.select(exprs)
+    parsed = prepared.select(*(steps[n][1](pl.col(n)).alias(n) for n in names), *flags)
+    return parsed.select(
+        *(
+            steps[n][2](pl.col(n)).cast(DTYPES[contract.columns[n].type]).alias(n)
+            for n in names
+        ),
+        *(pl.col(_RAW + n) for n in flagged),
+    )
 
 
 def conform(lf: pl.LazyFrame, contract: Contract) -> pl.LazyFrame:
@@ -436,10 +488,12 @@ def _ge_counts(
 def validation_counts(raw: pl.LazyFrame, contract: Contract) -> pl.LazyFrame:
     """Lazy one-row frame of every built-in count of ``validate`` (its streaming pre-pass).
 
-    Collect it with the streaming engine and pass it to ``validation_report``; collected
-    with ``pl.collect_all`` next to other queries on ``conform(raw, contract)`` (the
-    ``kept_classes`` table, a staged copy of the conformed rows), the file is read and
-    conformed once for all of them. Its columns are an implementation detail.
+    Collect it with the streaming engine and pass it to ``validation_report``. Collected
+    with ``pl.collect_all`` next to one query on ``conform(raw, contract)`` (e.g. a staged
+    copy of the conformed rows), the file is parsed and conformed once for both. (With
+    polars 1.36, three such queries at once made it buffer rows and double peak memory:
+    compute the ``kept_classes`` table from the staged copy instead.) Its columns are an
+    implementation detail.
 
     Two chained selects: the first maps each row to its conformed values and presence
     flags (a streaming map), the second reduces them. Reducing straight from the raw

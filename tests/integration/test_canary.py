@@ -100,6 +100,8 @@ def test_canaries_never_leave_the_pipeline(
     skip = set(masked)  # compressed: checked by reading it below
     hits = _find(everything, _files(pa.state, Path(PREFECT_TEST_HOME)), skip)
     assert not hits, f"canary values found outside the pipeline: {hits[:5]}"
+    secret = pa.pseudonym_key.get_secret_value()
+    assert not _find([secret], _files(pa.state, Path(PREFECT_TEST_HOME))), "the pseudonym key leaked"
     for m in masked:
         text = pl.read_parquet(m).select(pl.all().cast(pl.String)).to_pandas().to_csv()
         assert not [c for c in everything if c in text or c.lower() in text]

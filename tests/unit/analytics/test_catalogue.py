@@ -113,10 +113,12 @@ def test_employee_example_publishes_all_six_kinds(
     assert trend.mechanism == "laplace"  # the contract's public months: no threshold
     periods = [v.group["finish_date"] for v in trend.values if v.metric == "count"]
     assert periods == [f"{y}-{m:02d}" for y in (2025, 2026) for m in range(1, 13)]
+    # means only where a month surely has rows: the six with rows (an empty month passes
+    # for one with rows in ~2% of releases: the level is 5% over the 24 months)
     means = {v.group["finish_date"] for v in trend.values if v.metric == "mean"}
-    assert means == {f"2025-0{m}" for m in range(1, 7)}  # only where there are rows
+    assert means >= {f"2025-0{m}" for m in range(1, 7)} and len(means) <= 7
     assert trend.insights[0].startswith("Rows per month went from")
-    assert "(2025-01) to" in trend.insights[0] and "(2025-06)" in trend.insights[0]
+    assert "(2025-01) to" in trend.insights[0]  # the span with rows, not the range's edge
 
     corr = by_kind["correlation"]
     (r,) = [v for v in corr.values if v.metric == "pearson_r"]
@@ -124,7 +126,8 @@ def test_employee_example_publishes_all_six_kinds(
 
     fc = by_kind["forecast"]
     points = [v for v in fc.values if v.metric == "forecast"]
-    assert [p.group["finish_date"] for p in points] == ["2025-07", "2025-08", "2025-09"]
+    months = [p.group["finish_date"] for p in points]
+    assert len(months) == 3 and months[0] >= "2025-07"  # after the last month with rows
     assert all(p.lower is not None and p.lower <= p.value <= p.upper for p in points)  # type: ignore[operator]
     assert "linear trend" in fc.insights[0]
 

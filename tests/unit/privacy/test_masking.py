@@ -14,9 +14,17 @@ from pycanon import anonymity as pycanon
 
 from privacy.contract import Contract, parse_contract
 from privacy.errors import ContractError, PipelineError
-from privacy.masking import PSEUDONYM_PREFIX, kept_classes, mask, mask_counts, mask_summary
+from privacy.masking import (
+    MASKED_PARQUET,
+    PSEUDONYM_PREFIX,
+    kept_classes,
+    mask,
+    mask_columns,
+    mask_counts,
+    mask_summary,
+)
 from privacy.reports import achieved_k
-from privacy.validation import conform
+from privacy.validation import DTYPES, conform
 
 KEY = b"test-key-1"
 
@@ -184,3 +192,34 @@ def test_generalize_and_suppress_are_idempotent(ages: list[int], k: int) -> None
     assert twice.sort(twice.columns).equals(once.sort(once.columns))
     if once.height:
         assert achieved_k(once.lazy(), ["age", "g"]) >= k
+
+
+# ----------------------------------------------------------------------------- staged copy
+
+
+def test_mask_columns_lists_what_mask_reads() -> None:
+    c = contract("  extra: {role: identifier, type: string, missing: drop_row}\n")
+    assert mask_columns(c) == ["uid", "age", "zip", "day", "pay", "extra"]  # extra: drop_row
+    assert mask_columns(contract()) == ["uid", "age", "zip", "day", "pay"]
+
+
+def test_staged_copy_of_mask_columns_masks_the_same(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The bench's path: stage the read columns (Arrow IPC), add the rest back as nulls."""
+    c = contract("  extra: {role: identifier, type: string, missing: drop_row}\n", k=3)
+    lf = frame(30).with_columns(pl.Series("extra", ["a", None, "b"] * 10))
+    conformed = conform(lf, c)
+    path = tmp_path / "staged.arrow"
+    conformed.select(mask_columns(c)).sink_ipc(path)
+    staged = pl.scan_ipc(path).with_columns(
+        pl.lit(None, dtype=DTYPES[col.type]).alias(n)
+        for n, col in c.columns.items()
+        if n not in mask_columns(c)
+    )
+    keep = kept_classes(staged, c).collect(engine="streaming")
+    out = mask(staged, c, KEY, keep_classes=keep)
+    direct = mask(conformed, c, KEY).collect()
+    assert out.collect().sort(direct.columns).equals(direct.sort(direct.columns))
+    written = tmp_path / "masked.parquet"
+    out.sink_parquet(written, **MASKED_PARQUET)
+    assert pl.read_parquet(written).sort(direct.columns).equals(direct.sort(direct.columns))
+    assert direct.height < 30  # drop_row and suppression both removed rows

@@ -8,10 +8,22 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from privacy.contract import Contract, parse_contract
 from privacy.errors import ContractViolation
-from privacy.validation import GE_RESULT_FORMAT, _GeRunner, build_suite, check, conform, validate
+from privacy.validation import (
+    GE_RESULT_FORMAT,
+    _GeRunner,
+    build_suite,
+    check,
+    conform,
+    conform_expr,
+    validate,
+    validation_counts,
+    validation_report,
+)
 
 CANARY = "CANARY-7f3a9"
 
@@ -216,3 +228,125 @@ def test_real_datasets_validate(real_contract: dict[str, Contract], read_raw) ->
         report = validate(raw, conform(raw, contract), contract)
         assert report.ok, report.reason()
         assert report.rows > 1000
+
+
+# --------------------------------------------------------------------------- fast paths
+
+ALL_TYPES = parse_contract(
+    """
+dataset: types
+budget: {epsilon_cap: 1}
+columns:
+  s: {role: dimension, type: string, keys: [a, b]}
+  i: {role: quasi_identifier, type: integer}
+  f: {role: measure, type: float, bounds: [0, 10]}
+  b: {role: dimension, type: boolean, missing: reject}
+  d: {role: time, type: date}
+  dd: {role: time, type: date, format: "%d/%m/%Y"}
+  t: {role: time, type: datetime}
+  tf: {role: time, type: datetime, format: "%d/%m/%Y %H:%M"}
+  u: {role: identifier, type: string, unique: true}
+"""
+)
+TOKENS = [
+    None, "", "   ", " 1 ", "1", "1.0", "1.5", "-2", "nan", "NaN", "inf", "-inf", "1e400",
+    "yes", "No", "TRUE", "0", "a", " b", "c", "2021-03-04", " 2021-03-04 ", "04/03/2021",
+    "2021-03-04T05:06:07", "2021-03-04 05:06", "04/03/2021 05:06", "x" * 20,
+]
+
+
+def _text_frame(data: st.DataObject, n: int) -> pl.LazyFrame:
+    col = st.lists(st.sampled_from(TOKENS), min_size=n, max_size=n)
+    return pl.LazyFrame(
+        {name: data.draw(col) for name in ALL_TYPES.columns},
+        schema=dict.fromkeys(ALL_TYPES.columns, pl.String),
+    )
+
+
+def _typed_frame() -> pl.LazyFrame:
+    return pl.LazyFrame(
+        {
+            "s": [1, None, 3],
+            "i": [1.0, 2.5, float("nan")],
+            "f": [float("inf"), 0.5, None],
+            "b": [1, 0, None],
+            "d": [dt.datetime(2021, 3, 4, 5), None, dt.datetime(2020, 1, 1)],
+            "dd": [dt.date(2021, 3, 4), None, dt.date(2020, 1, 1)],
+            "t": [dt.datetime(2021, 3, 4, 5, tzinfo=dt.UTC), None, None],
+            "tf": [dt.date(2021, 3, 4), None, None],
+            "u": [[1], [2], None],
+        }
+    )
+
+
+def _expected_type_failures(raw: pl.LazyFrame, conformed: pl.DataFrame) -> dict[str, int]:
+    """Independently: non-blank raw values that did not conform, per column."""
+    df = raw.collect()
+    out = {}
+    for name in ALL_TYPES.columns:
+        present = [
+            v is not None and (not isinstance(v, str) or v.strip() != "") for v in df[name].to_list()
+        ]
+        out[name] = sum(p and c is None for p, c in zip(present, conformed[name].to_list(), strict=True))
+    return out
+
+
+def _check_fast_paths(raw: pl.LazyFrame) -> None:
+    schema = raw.collect_schema()
+    conformed = conform(raw, ALL_TYPES)
+    stepwise = conformed.collect()
+    # the stepwise plan (chained selects) equals the one-expression form of every column
+    one_expr = raw.select(conform_expr(n, c, schema[n]) for n, c in ALL_TYPES.columns.items())
+    assert stepwise.equals(one_expr.collect())
+    assert stepwise.equals(conformed.collect(engine="streaming"))
+    report = validate(raw, conformed, ALL_TYPES)
+    types = {r.column: r.failed_count for r in report.rules if r.rule == "type"}
+    if schema["s"] == pl.String:
+        assert types["s"] == 0 and types["u"] == 0  # text read as text cannot fail
+    expected = _expected_type_failures(raw, stepwise)
+    assert {n: types[n] for n in types if types[n] or expected[n]} == {
+        n: expected[n] for n in expected if types[n] or expected[n]
+    }
+    # counting together with other queries on the conformed frame gives the same report
+    counts, staged = pl.collect_all(
+        [validation_counts(raw, ALL_TYPES), conformed.select("i", "d")], engine="streaming"
+    )
+    assert validation_report(raw, conformed, ALL_TYPES, counts) == report
+    assert staged.equals(stepwise.select("i", "d"))
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data(), n=st.integers(min_value=1, max_value=30))
+def test_stepwise_conform_and_counts_match_reference_on_text(data: st.DataObject, n: int) -> None:
+    _check_fast_paths(_text_frame(data, n))
+
+
+def test_stepwise_conform_and_counts_match_reference_on_typed_input() -> None:
+    _check_fast_paths(_typed_frame())
+    out = conform(_typed_frame(), ALL_TYPES).collect()
+    assert out["s"].to_list() == ["1", None, "3"]
+    assert out["i"].to_list() == [1, None, None]
+    assert out["f"].to_list() == [None, 0.5, None]
+    assert out["d"].to_list() == [dt.date(2021, 3, 4), None, dt.date(2020, 1, 1)]
+    assert out["u"].to_list() == [None, None, None]
+
+
+def test_type_failures_ignore_blank_text() -> None:
+    raw = raw_frame().with_columns(
+        pl.when(pl.col("person_id") == "p1").then(pl.lit("   ")).otherwise(pl.col("score")).alias("score")
+    )
+    report = validate(raw, conform(raw, CONTRACT), CONTRACT)
+    assert report.ok, report.reason()
+
+
+def test_validation_report_refuses_a_frame_that_is_not_the_counts() -> None:
+    from privacy.errors import ContractError
+
+    raw = raw_frame()
+    with pytest.raises(ContractError, match="validation_counts"):
+        validation_report(raw, conform(raw, CONTRACT), CONTRACT, pl.DataFrame({"x": [1, 2]}))
+    with pytest.raises(ContractViolation, match="conform"):
+        validation_report(
+            raw, conform(raw, CONTRACT).drop("age"), CONTRACT,
+            validation_counts(raw, CONTRACT).collect(),
+        )
