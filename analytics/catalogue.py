@@ -14,7 +14,8 @@ Kinds (each documented where it is built below):
 * ``trend``         count and means per calendar period: the contract's public ``periods``
   range gives public keys (every period in it is released); without one, periods pass
   OpenDP's threshold (δ > 0);
-* ``correlation``   Pearson r from DP sums (post-processing, see ``analytics.correlations``);
+* ``correlation``   Pearson r from DP sums (post-processing, see ``analytics.correlations``),
+  withheld (an insight says why) when the noise swamps the measures' variances;
 * ``forecast``      a linear trend over released trend values (``analytics.forecasts``): no
   extra budget when a trend analysis on the same time column already releases its input.
 
@@ -757,10 +758,35 @@ def plan_analyses(
         engine = ReleaseEngine(contract, prepared, cache)
         split = LossPlan(loss, specs)
         measurements = {s.id: engine.resolve(s, split.share(s)) for s in specs}
+        _log_outside_periods(contract, prepared, used)
     except BaseException:
         prepared.close()
         raise
     return ReleasePlan(contract, engine, specs, measurements, builder.planned, loss)
+
+
+def _log_outside_periods(contract: Contract, prepared: PreparedFrame, used: set[str]) -> None:
+    """Log (a count only) the rows no trend releases: outside a public period range, or
+    without a time value."""
+    for t, col in contract.columns.items():
+        keys = public_periods(col)
+        if keys is None or f"p:{t}" not in used:
+            continue
+        ordinal = pl.col(f"p:{t}")
+        outside = (
+            prepared.source([f"p:{t}"])
+            .select((ordinal.is_null() | ~ordinal.is_between(keys[0], keys[-1])).sum())
+            .collect()
+            .item()
+        )
+        if outside:
+            log.info(
+                "dataset %s: %d rows have no %s in the contract's periods range; trends "
+                "do not release them",
+                contract.dataset,
+                outside,
+                t,
+            )
 
 
 def release_analyses(

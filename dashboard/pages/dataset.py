@@ -245,8 +245,8 @@ def render(services: Services, name: str | None) -> Any:
         store = services.store()
         values = store.latest_values(name)
         budget = store.budget(name)
-        sentences = {r.id: list(r.insights)
-                     for r in store.releases(name, limit=RELEASES_FOR_INSIGHTS)}
+        recent = store.releases(name, limit=RELEASES_FOR_INSIGHTS)
+        sentences = {r.id: list(r.insights) for r in recent}
     except PipelineError as exc:
         return error_panel(exc, PAGE)
     parts: list[Any] = [header(name, budget, values)]
@@ -263,7 +263,26 @@ def render(services: Services, name: str | None) -> Any:
         ))
         return parts
     parts.extend(sections(values, sentences))
+    parts.extend(wordless_sections(recent, values))
     return parts
+
+
+def wordless_sections(recent: Sequence[Any], values: Sequence[ValueRow]) -> list[Any]:
+    """Releases that published no number (the noise would have drowned it) still have a
+    sentence saying why: show it rather than hide the analysis."""
+    shown = {v.release_name for v in values}
+    latest: dict[str, Any] = {}
+    for r in recent:  # newest first
+        latest.setdefault(r.name, r)
+    out: list[Any] = []
+    for r in sorted(latest.values(), key=lambda r: (_kind_rank(r.analysis), r.name)):
+        if r.name in shown or not r.insights:
+            continue
+        title = f"{r.analysis.capitalize()}: {r.name.split(':', 1)[-1].replace(':', ' by ')}"
+        note = html.P("No value was published for this analysis in the latest release.",
+                      className="text-muted small mb-0")
+        out.append(chart_card(PAGE, r.name, title, [note], list(r.insights)))
+    return out
 
 
 def sections(values: Sequence[ValueRow], sentences: dict[int, list[str]]) -> list[Any]:

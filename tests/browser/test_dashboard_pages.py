@@ -61,7 +61,7 @@ def test_page_renders_without_console_errors(driver, stack: Stack, name: str, pa
         assert driver.find_elements(By.CSS_SELECTOR, ".errorbar")
         assert driver.find_elements(By.CSS_SELECTOR, ".scatterlayer .js-fill")
     time.sleep(1.5)  # a few refresh polls
-    screenshot(driver, name, also_docs=(name == "dataset"))
+    screenshot(driver, name)
     assert severe_console_errors(driver) == []
 
 

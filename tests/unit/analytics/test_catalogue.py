@@ -71,7 +71,8 @@ def test_employee_example_publishes_all_six_kinds(
     # each paid analysis gets an equal ε share, whatever aggregates it shares with others
     assert [p.epsilon for p in paid] == pytest.approx([loss.epsilon / len(paid)] * len(paid))
     for r in rs.releases:
-        assert r.values, r.name
+        # a correlation the noise swamps is withheld: its insight says so instead
+        assert r.values or r.insights[0].startswith("Too few rows"), r.name
         assert r.insights, r.name
         if r.analysis == "forecast":
             assert r.loss is None and r.mechanism == "post-processing"
@@ -121,8 +122,9 @@ def test_employee_example_publishes_all_six_kinds(
     assert "(2025-01) to" in trend.insights[0]  # the span with rows, not the range's edge
 
     corr = by_kind["correlation"]
-    (r,) = [v for v in corr.values if v.metric == "pearson_r"]
-    assert -1 <= r.lower <= r.value <= r.upper <= 1  # type: ignore[operator]
+    for r in corr.values:  # none when the variances are too noisy to divide by
+        assert r.metric == "pearson_r"
+        assert -1 <= r.lower <= r.value <= r.upper <= 1  # type: ignore[operator]
 
     fc = by_kind["forecast"]
     points = [v for v in fc.values if v.metric == "forecast"]
@@ -273,7 +275,9 @@ def test_trend_on_a_realistic_file_releases_every_public_month(employees: Contra
     assert rs.loss.delta == 0 and trend.mechanism == "laplace"
 
 
-def test_rows_outside_the_period_range_are_not_released(employees: Contract) -> None:
+def test_rows_outside_the_period_range_are_not_released(
+    employees: Contract, caplog: pytest.LogCaptureFixture
+) -> None:
     rng = random.Random(3)
     dates = [date(2025, 3, 1 + i % 28) for i in range(3000)]
     dates += [date(2024, 12, 1 + i % 28) for i in range(1500)]  # before the range
@@ -288,7 +292,9 @@ def test_rows_outside_the_period_range_are_not_released(employees: Contract) -> 
         }
     )
     only = employees.model_copy(update={"analyses": [TrendAnalysis(time="finish_date")]})
-    plan = plan_analyses(df.lazy(), only, PrivacyLoss(1.0, 0.0))
+    with caplog.at_level("INFO", logger="analytics.catalogue"):
+        plan = plan_analyses(df.lazy(), only, PrivacyLoss(1.0, 0.0))
+    assert "3000 rows have no finish_date in the contract's periods range" in caplog.text
     for _ in range(5):
         (trend,) = plan.run().releases
         counts = {v.group["finish_date"]: v for v in trend.values if v.metric == "count"}
