@@ -80,6 +80,23 @@ def storage_errors(url: URL, hint: str = "") -> Iterator[None]:
         ) from None
 
 
+def _set_wal(cur: Any, attempts: int = 100) -> None:
+    """Switch a new database to WAL. The switch needs the database to itself and SQLite
+    answers "database is locked" at once, without waiting for the busy timeout, while another
+    connection holds it (concurrent first opens): retry for up to about ten seconds."""
+    import sqlite3
+    import time
+
+    for attempt in range(attempts):
+        try:
+            cur.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.1)
+
+
 def install_sqlite_hooks(engine: Any, *, immediate: bool) -> None:
     """WAL, busy timeout, foreign keys; and (for writers) BEGIN IMMEDIATE transactions.
 
@@ -97,7 +114,7 @@ def install_sqlite_hooks(engine: Any, *, immediate: bool) -> None:
             cur.execute(_SQLITE_BUSY_PRAGMA)
             cur.execute("PRAGMA foreign_keys = ON")
             if immediate:
-                cur.execute("PRAGMA journal_mode = WAL")
+                _set_wal(cur)
                 cur.execute("PRAGMA synchronous = NORMAL")
         finally:
             cur.close()

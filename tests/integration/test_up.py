@@ -128,13 +128,18 @@ def test_file_copied_into_landing_is_published(up, tmp_path: Path) -> None:
             store.close()
 
     run_id = wait_until(published, 150, "the copied file to be published", interval=0.5)
-    assert not dest.exists(), "the raw file leaves landing/"
     api = f"http://127.0.0.1:{up['env']['PA_PREFECT_PORT']}/api"
-    req = urllib.request.Request(f"{api}/flow_runs/{run_id}", method="GET")
-    with urllib.request.urlopen(req, timeout=10) as r:
-        flow_run = json.loads(r.read())
+
+    def flow_run_finished() -> dict | None:
+        # publication commits before the run's last step (tidy, artifact): wait for its state
+        with urllib.request.urlopen(f"{api}/flow_runs/{run_id}", timeout=10) as r:
+            run = json.loads(r.read())
+        return run if run["state"]["type"] not in ("PENDING", "RUNNING") else None
+
+    flow_run = wait_until(flow_run_finished, 60, "the flow run to finish")
     assert flow_run["state"]["type"] == "COMPLETED"
     assert flow_run["parameters"]["key"] == obj.key
+    assert not dest.exists(), "the raw file leaves landing/"
     dash = f"http://127.0.0.1:{up['env']['PA_DASHBOARD_PORT']}/"
     with urllib.request.urlopen(dash, timeout=10) as r:
         assert r.status == 200
