@@ -124,11 +124,7 @@ def _interval(lower: float | None, upper: float | None) -> str:
 
 
 def _release_lines(r: ReleaseInfo) -> Iterator[str]:
-    cost = (
-        "post-processing, no extra ε"
-        if r.epsilon is None
-        else f"ε={_num(r.epsilon)} δ={_num(r.delta)}"
-    )
+    cost = "no extra ε" if r.epsilon is None else f"ε={_num(r.epsilon)} δ={_num(r.delta)}"
     yield f"#{r.id} {r.name}  ({r.analysis}, {r.mechanism}, {cost})  {_time(r.created_at)}"
     yield (
         f"    from {r.bucket}/{r.key} (etag {r.etag}), run {r.run_id}, "
