@@ -5,7 +5,7 @@ reviews. Everything the DP engine needs that must not come from the data (clampi
 public group keys, the privacy unit, rows per unit, budget) comes from here.
 
     dataset: employees
-    privacy_unit: employee_id
+    privacy_unit: employee_id        # or `rows_are_people: true` when each row is a person
     max_rows_per_unit: 12
     budget: {epsilon_cap: 20, delta: 1.0e-6, epsilon_per_release: 1.0}
     columns:
@@ -388,8 +388,17 @@ class Contract(_Strict):
     description: str | None = None
     #: the column that names the person every row belongs to (the privacy unit)
     privacy_unit: str | None = None
-    #: rows one person may contribute to a file; more are truncated before release
+    #: declare instead of ``privacy_unit`` that every row is a different person
+    rows_are_people: bool = False
+    #: rows one person may contribute to a file; more are dropped at random before release
     max_rows_per_unit: int = Field(default=1, ge=1, le=10_000)
+    #: a value that cannot be read, lies outside its public keys or is NaN/±inf: ``null``
+    #: sets it to null (then the column's ``missing`` policy applies; the operator report
+    #: counts it), ``reject`` refuses the whole file
+    on_bad_value: Literal["null", "reject"] = "null"
+    #: datasets whose contracts name the same linkage group share pseudonym tokens (the
+    #: same person has the same token in each); otherwise every dataset has its own key
+    linkage_group: str | None = None
     #: public upper bound on the rows of one file: OpenDP's max_length, which float sums'
     #: noise grows with; keep it tight. A larger file is refused before any release.
     max_rows_per_file: int = Field(default=10_000_000, ge=1, le=1_000_000_000)
@@ -407,6 +416,40 @@ class Contract(_Strict):
         if not NAME_RE.fullmatch(v):
             raise ValueError("dataset names use letters, digits, '-' and '_' (at most 64)")
         return v
+
+    @field_validator("linkage_group")
+    @classmethod
+    def _group_name(cls, v: str | None) -> str | None:
+        if v is not None and not NAME_RE.fullmatch(v):
+            raise ValueError("linkage_group names use letters, digits, '-' and '_' (at most 64)")
+        return v
+
+    @model_validator(mode="after")
+    def _unit(self) -> Contract:
+        """Who a row belongs to is declared, never assumed (ARCHITECTURE invariant 5)."""
+        if self.privacy_unit is None and not self.rows_are_people:
+            raise ValueError(
+                "the contract does not say whose rows these are: name the column of the "
+                "person each row belongs to (privacy_unit: <column> with max_rows_per_unit: "
+                "<rows one person may have in a file>), or declare rows_are_people: true if "
+                "every row is a different person"
+            )
+        if self.privacy_unit is not None and self.rows_are_people:
+            raise ValueError(
+                "privacy_unit and rows_are_people: true contradict each other: keep one"
+            )
+        if self.privacy_unit is not None and "max_rows_per_unit" not in self.model_fields_set:
+            raise ValueError(
+                f"privacy_unit '{self.privacy_unit}' needs max_rows_per_unit: the most rows one "
+                "person may contribute to a file (rows beyond it are dropped at random before "
+                "release; the noise grows with it)"
+            )
+        if self.rows_are_people and self.max_rows_per_unit != 1:
+            raise ValueError(
+                "rows_are_people: true means one row per person: drop max_rows_per_unit, or "
+                "name the person column as privacy_unit"
+            )
+        return self
 
     @model_validator(mode="after")
     def _references(self) -> Contract:

@@ -457,12 +457,63 @@ def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else repr(x)
 
 
-def _render(dataset: str, props: list[_Proposal], repeating: set[str], sample: int) -> str:
-    ids = [p for p in props if p.role == "identifier"]
-    repeated_ids = [p for p in ids if p.name in repeating]
-    unit = next(
-        iter(repeated_ids or [p for p in ids if p.why.startswith("named like an id")]), None
-    )
+#: name tokens of a column that names a person (not a record, a test or an order)
+_PERSON_WORDS = {
+    "person", "people", "patient", "employee", "emp", "staff", "worker", "customer",
+    "client", "member", "user", "subject", "participant", "respondent", "student", "pupil",
+    "applicant", "citizen", "resident", "individual", "seqn", "persid", "personid",
+    "paciente", "empleado", "cliente", "mitarbeiter", "kunde", "salarie",
+    "dipendente", "medewerker", "klant", "participante",
+}  # fmt: skip
+#: name tokens of ids that are not people
+_NOT_PERSON_WORDS = {
+    "test", "order", "transaction", "invoice", "visit", "encounter", "sample", "record",
+    "row", "event", "session", "request", "ticket", "item", "product", "project", "file",
+    "batch", "specimen", "lab", "claim", "case", "line",
+}  # fmt: skip
+
+
+def _person_score(p: _Proposal, prof: _Profile) -> float:
+    """How much a column looks like the person every row belongs to (0: not at all).
+
+    Only identifier columns qualify. A name that says person (patient_id, seqn, employee)
+    counts most, then an id-like name, then near-uniqueness; ids of records, tests or orders
+    are passed over, and so are columns whose values are names, addresses or free text."""
+    if p.role != "identifier" or prof.kind not in ("string", "integer") or prof.n == 0:
+        return 0.0
+    tokens = set(prof.tokens) | {"".join(prof.tokens)}
+    if tokens & _NOT_PERSON_WORDS:
+        return 0.0
+    named = _name_identifier(prof)
+    if named is not None and named not in ("an email address", "a user name"):
+        return 0.0  # a person's name, phone or address: identifying, but not a key
+    score = 0.0
+    if tokens & _PERSON_WORDS or any(t.startswith(tuple(_PERSON_WORDS)) for t in tokens):
+        score += 4
+    if set(prof.tokens) & _ID_WORDS or prof.name.lower().endswith("id"):
+        score += 2
+    if named is not None:
+        score += 1  # an email address or user name identifies one person
+    if prof.ratio >= 0.2:
+        score += 1
+    return score
+
+
+def _privacy_unit(props: list[_Proposal], profiles: dict[str, _Profile]) -> _Proposal | None:
+    """The most person-like column that exists in the file, or None."""
+    scored = [(_person_score(p, profiles[p.name]), i, p) for i, p in enumerate(props)]
+    best = max((s for s in scored if s[0] > 0), default=None, key=lambda s: (s[0], -s[1]))
+    return None if best is None else best[2]
+
+
+def _render(
+    dataset: str,
+    props: list[_Proposal],
+    repeating: set[str],
+    sample: int,
+    profiles: dict[str, _Profile],
+) -> str:
+    unit = _privacy_unit(props, profiles)
     if unit is not None:
         unit.action = "pseudonymize"
     qis = [p.name for p in props if p.role == "quasi_identifier"]
@@ -474,12 +525,18 @@ def _render(dataset: str, props: list[_Proposal], repeating: set[str], sample: i
         "version: 1",
     ]
     if unit is not None:
+        rows = 10 if unit.name in repeating else 1
         lines += [
             f"privacy_unit: {_key(unit.name)}  # REVIEW: the column naming the person of each row",
-            "max_rows_per_unit: 1  # REVIEW: rows one person may contribute (a public choice)",
+            f"max_rows_per_unit: {rows}  # REVIEW: the most rows one person may have in a file "
+            "(a public choice: more are dropped at random, and noise grows with it)",
         ]
     else:
-        lines.append("# REVIEW: no person id found; each row is treated as one person")
+        lines.append(
+            "rows_are_people: true  # REVIEW: no person column found; this says every row is a "
+            "different person. If people can have several rows, name their column as "
+            "privacy_unit with max_rows_per_unit instead"
+        )
     lines += [
         "budget:",
         "  epsilon_cap: 10.0  # REVIEW: total privacy budget of this dataset",
@@ -522,6 +579,7 @@ def infer_contract(lf: pl.LazyFrame, dataset: str, *, sample_rows: int = 10_000)
     if sample.width == 0:
         raise ContractError(f"dataset '{dataset}': the file has no columns to infer from")
     props: list[_Proposal] = []
+    profiles: dict[str, _Profile] = {}
     repeating: set[str] = set()
     for name in sample.columns:
         prof = _profile(name, sample[name])
@@ -529,4 +587,5 @@ def infer_contract(lf: pl.LazyFrame, dataset: str, *, sample_rows: int = 10_000)
         if prop.role == "identifier" and 0 < prof.distinct < prof.n:
             repeating.add(name)
         props.append(prop)
-    return _render(dataset, props, repeating, sample.height)
+        profiles[name] = prof
+    return _render(dataset, props, repeating, sample.height, profiles)

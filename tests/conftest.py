@@ -79,11 +79,9 @@ def pg_url() -> Iterator[Callable[[], str]]:
 
 
 @pytest.fixture(scope="session")
-def shared_datasets() -> os.PathLike[str]:
-    """The folder of real public datasets (../shared/datasets relative to the project root)."""
+def real_datasets() -> os.PathLike[str]:
+    """The folder of real public datasets vendored with the tests (``tests/data``, see its
+    README for each file's source and licence)."""
     from pathlib import Path
 
-    path = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets"
-    if not path.is_dir():
-        pytest.fail(f"shared datasets not found at {path}")
-    return path
+    return Path(__file__).resolve().parent / "data"

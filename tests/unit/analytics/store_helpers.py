@@ -39,6 +39,7 @@ def make_contract(
     return Contract.model_validate(
         {
             "dataset": dataset,
+            "rows_are_people": True,
             "version": version,
             "budget": budget,
             "columns": {

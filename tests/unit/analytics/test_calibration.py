@@ -63,12 +63,13 @@ def _assert_calibrated(hits: dict[str, list[bool]], kinds: tuple[str, ...]) -> N
 
 
 @pytest.mark.slow
-def test_hr_attrition_intervals_are_calibrated(shared_datasets: Path) -> None:
-    raw = pl.read_csv(Path(shared_datasets) / "hr_attrition.csv")
+def test_hr_attrition_intervals_are_calibrated(real_datasets: Path) -> None:
+    raw = pl.read_csv(Path(real_datasets) / "hr_attrition.csv")
     depts = ["Human_Resources", "Research_Development", "Sales"]
     contract = Contract.model_validate(
         {
             "dataset": "hr",
+            "rows_are_people": True,
             "max_rows_per_unit": 1,
             "max_rows_per_file": 5000,
             "budget": {"epsilon_cap": 100, "delta": 1e-6, "epsilon_per_release": 2.0},
@@ -101,8 +102,8 @@ def test_hr_attrition_intervals_are_calibrated(shared_datasets: Path) -> None:
 
 
 @pytest.mark.slow
-def test_covid_testing_intervals_are_calibrated_with_a_privacy_unit(shared_datasets: Path) -> None:
-    raw = pl.read_csv(Path(shared_datasets) / "covid_testing.csv", infer_schema_length=20000)
+def test_covid_testing_intervals_are_calibrated_with_a_privacy_unit(real_datasets: Path) -> None:
+    raw = pl.read_csv(Path(real_datasets) / "covid_testing.csv", infer_schema_length=20000)
     masked = _pseudonymize(raw, "subject_id").drop("fake_first_name", "fake_last_name")
     contract = Contract.model_validate(
         {
@@ -147,12 +148,13 @@ def test_covid_testing_intervals_are_calibrated_with_a_privacy_unit(shared_datas
 
 
 @pytest.mark.slow
-def test_wage_survey_trend_intervals_are_calibrated(shared_datasets: Path) -> None:
-    raw = pl.read_csv(Path(shared_datasets) / "wage_survey.csv")
+def test_wage_survey_trend_intervals_are_calibrated(real_datasets: Path) -> None:
+    raw = pl.read_csv(Path(real_datasets) / "wage_survey.csv")
     masked = raw.select("year", "wage", "age")
     contract = Contract.model_validate(
         {
             "dataset": "wages",
+            "rows_are_people": True,
             "max_rows_per_unit": 1,
             "max_rows_per_file": 5000,
             "budget": {"epsilon_cap": 100, "delta": 1e-6, "epsilon_per_release": 2.0},

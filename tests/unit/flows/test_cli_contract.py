@@ -16,13 +16,13 @@ CANARY = "qqcanary42zz"
 
 
 def test_infer_prints_a_valid_draft(
-    shared_datasets: Path, capsys: pytest.CaptureFixture[str]
+    real_datasets: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rc = main(
         [
             "contract",
             "infer",
-            str(Path(shared_datasets) / "covid_testing.csv"),
+            str(Path(real_datasets) / "covid_testing.csv"),
             "--dataset",
             "covid",
         ]
@@ -34,7 +34,7 @@ def test_infer_prints_a_valid_draft(
 
 
 def test_check_ok_with_default_contracts_dir(
-    shared_datasets: Path,
+    real_datasets: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -45,7 +45,7 @@ def test_check_ok_with_default_contracts_dir(
         [
             "contract",
             "check",
-            str(Path(shared_datasets) / "wage_survey.csv"),
+            str(Path(real_datasets) / "wage_survey.csv"),
             "--dataset",
             "wage_survey",
         ]
@@ -58,7 +58,7 @@ def test_check_ok_with_default_contracts_dir(
 def test_check_bad_file_exits_2_with_counts_only(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    src = CONTRACTS.parent.parent.parent.parent.parent / "shared" / "datasets" / "wage_survey.csv"
+    src = CONTRACTS.parent.parent.parent / "data" / "wage_survey.csv"
     lines = src.read_text().splitlines()
     header = lines[0].split(",")
     age = header.index("age")
@@ -86,7 +86,7 @@ def test_check_broken_contract_names_the_field(
 ) -> None:
     bad = tmp_path / "d.yaml"
     bad.write_text(
-        "dataset: d\nbudget: {epsilon_cap: 1}\ncolumns:\n"
+        "dataset: d\nrows_are_people: true\nbudget: {epsilon_cap: 1}\ncolumns:\n"
         "  x: {role: measure, type: float, bounds: [5, 1]}\n"
     )
     data = tmp_path / "d.csv"

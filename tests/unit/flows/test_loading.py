@@ -47,9 +47,9 @@ def _rejected(path: Path, **kwargs: object) -> str:
     ],
 )
 def test_real_csv_files_load_as_text(
-    shared_datasets: os.PathLike[str], name: str, rows: int, columns: int, first_columns: list[str]
+    real_datasets: os.PathLike[str], name: str, rows: int, columns: int, first_columns: list[str]
 ) -> None:
-    path = Path(shared_datasets) / name
+    path = Path(real_datasets) / name
     lf = load_file(path)
     assert isinstance(lf, pl.LazyFrame)
     df = lf.collect()
@@ -62,10 +62,10 @@ def test_real_csv_files_load_as_text(
 
 
 def test_real_file_through_a_different_name_picks_the_format_by_name(
-    shared_datasets: os.PathLike[str],
+    real_datasets: os.PathLike[str],
 ) -> None:
     # the object store hands a temp file called "object"; the key's file name decides
-    src = Path(shared_datasets) / "wage_survey.csv"
+    src = Path(real_datasets) / "wage_survey.csv"
     assert load_file(src, name="wage survey (2).CSV").collect().height == 3000
     assert _rejected(src, name="wage.xlsx").startswith("file type '.xlsx' is not supported")
 

@@ -19,8 +19,8 @@ def real_contract() -> dict[str, Contract]:
 
 
 @pytest.fixture
-def read_raw(shared_datasets: Path):  # type: ignore[no-untyped-def]
+def read_raw(real_datasets: Path):  # type: ignore[no-untyped-def]
     def read(name: str) -> pl.LazyFrame:
-        return pl.scan_csv(Path(shared_datasets) / f"{name}.csv", infer_schema=False)
+        return pl.scan_csv(Path(real_datasets) / f"{name}.csv", infer_schema=False)
 
     return read

@@ -7,7 +7,7 @@ import pytest
 from privacy.contract import parse_contract
 from privacy.errors import ContractError
 
-BASE = "dataset: d\nbudget: {epsilon_cap: 1}\ncolumns:\n"
+BASE = "dataset: d\nrows_are_people: true\nbudget: {epsilon_cap: 1}\ncolumns:\n"
 
 
 @pytest.mark.parametrize(

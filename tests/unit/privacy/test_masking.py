@@ -33,6 +33,7 @@ def contract(extra: str = "", k: int = 1) -> Contract:
     return parse_contract(
         f"""
 dataset: t
+rows_are_people: true
 budget: {{epsilon_cap: 1}}
 anonymity: {{k: {k}}}
 columns:
@@ -100,7 +101,7 @@ def test_k_anonymity_suppresses_small_classes_and_keep_classes_agrees() -> None:
 
 def test_l_diversity() -> None:
     c = parse_contract(
-        "dataset: t\nbudget: {epsilon_cap: 1}\n"
+        "dataset: t\nrows_are_people: true\nbudget: {epsilon_cap: 1}\n"
         "anonymity: {k: 2, l_diversity: {column: dx, l: 2}}\ncolumns:\n"
         "  g: {role: quasi_identifier, type: string}\n  dx: {role: dimension, type: string}\n"
     )
@@ -182,7 +183,7 @@ def test_pseudonyms_stable_and_key_dependent(ids: list[str], key2: bytes) -> Non
 @given(ages=st.lists(st.integers(0, 120), min_size=1, max_size=60), k=st.integers(1, 6))
 def test_generalize_and_suppress_are_idempotent(ages: list[int], k: int) -> None:
     c = parse_contract(
-        f"dataset: t\nbudget: {{epsilon_cap: 1}}\nanonymity: {{k: {k}}}\ncolumns:\n"
+        f"dataset: t\nrows_are_people: true\nbudget: {{epsilon_cap: 1}}\nanonymity: {{k: {k}}}\ncolumns:\n"
         "  age: {role: quasi_identifier, type: integer, generalize: {kind: band, width: 10}}\n"
         "  g: {role: quasi_identifier, type: string, generalize: {kind: prefix, length: 1}}\n"
     )

@@ -30,6 +30,7 @@ CANARY = "CANARY-7f3a9"
 CONTRACT = parse_contract(
     """
 dataset: people
+rows_are_people: true
 budget: {epsilon_cap: 5}
 columns:
   person_id: {role: identifier, type: string, action: pseudonymize, unique: true, missing: reject}
@@ -89,7 +90,7 @@ def test_conform_casts_trims_and_nulls_unreadable_values() -> None:
 
 def test_conform_typed_input_and_iso_dates() -> None:
     c = parse_contract(
-        "dataset: d\nbudget: {epsilon_cap: 1}\ncolumns:\n"
+        "dataset: d\nrows_are_people: true\nbudget: {epsilon_cap: 1}\ncolumns:\n"
         "  n: {role: dimension, type: integer}\n  d: {role: time, type: date}\n"
         "  t: {role: time, type: datetime}\n  f: {role: measure, type: float, bounds: [0, 1]}\n"
     )
@@ -235,6 +236,7 @@ def test_real_datasets_validate(real_contract: dict[str, Contract], read_raw) ->
 ALL_TYPES = parse_contract(
     """
 dataset: types
+rows_are_people: true
 budget: {epsilon_cap: 1}
 columns:
   s: {role: dimension, type: string, keys: [a, b]}
