@@ -40,8 +40,10 @@ resolves every measurement once and :meth:`ReleasePlan.run` draws fresh noise ea
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from statistics import NormalDist
 from typing import Any
 
 import polars as pl
@@ -70,6 +72,7 @@ from privacy.contract import (
 from privacy.dp_intervals import Estimate, difference, linear, ratio
 from privacy.errors import PipelineError
 from privacy.release import (
+    SPILL_ROWS,
     Agg,
     CalibrationCache,
     LossPlan,
@@ -137,6 +140,18 @@ def _est(
     if value is None:
         return None
     return Estimate.of(float(value), result.noise.get(col), clip)
+
+
+def _with_sampling(pv: PublishedValue, sd: float, alpha: float = 0.05) -> PublishedValue:
+    """``pv`` with its interval widened, in quadrature, by the (1-alpha) quantile of a
+    normal variation of standard deviation ``sd``: for sentences that claim a finding about
+    the data, not only about the noise (see ``_Builder.truncation_sd``)."""
+    if sd <= 0 or pv.lower is None or pv.upper is None:
+        return pv
+    add = NormalDist().inv_cdf(1 - alpha / 2) * sd
+    lower = pv.value - math.hypot(pv.value - pv.lower, add)
+    upper = pv.value + math.hypot(pv.upper - pv.value, add)
+    return replace(pv, lower=lower, upper=upper)
 
 
 def clearly_positive(est: Estimate, share: float = 0.0, alpha: float = 0.05) -> bool:
@@ -255,6 +270,26 @@ class _Builder:
             return name, None
         self.columns[name] = expr
         return name, pl.DataFrame({name: pl.Series(periods, dtype=pl.Int64)})
+
+    def truncation_sd(self, count: float, measure: str | None) -> float:
+        """An upper bound on the standard deviation that random per-person truncation adds
+        to a count (``measure`` None) or to a mean of ``measure`` over ``count`` rows.
+
+        Each measurement keeps a random ``max_rows_per_unit`` of a person's rows, so a value
+        varies between releases of one file even without noise. For a person's k kept rows
+        drawn without replacement, the variance of how many fall in a group is at most its
+        expected number, and of their centred sum at most (range)² times it; summed over
+        people: Var(count) <= E[count] and Var(mean) <= range² / count. Without a privacy
+        unit (rows are people) nothing is truncated and the bound is 0. It widens only the
+        intervals the sentences rely on (``_with_sampling``), never a published interval.
+        """
+        if self.contract.privacy_unit is None:
+            return 0.0
+        n = max(count, 0.0)
+        if measure is None:
+            return math.sqrt(n)
+        lo, hi = self.bounds(measure)
+        return (hi - lo) / math.sqrt(max(n, 1.0))
 
     def unique_name(self, name: str) -> str:
         taken = {p.name for p in self.planned}
@@ -520,11 +555,19 @@ class _Builder:
                 series = self._series(results, q, t, m)
                 values += [_pv(metric, e, m, {t: lab}) for _, lab, e in series]
                 span = self._series(results, q, t, m, trim=True)
+                counts = {o: c.value for o, _, c in self._series(results, q, t, None)}
                 what = (
                     f"rows per {noun}" if m is None else f"average {insights.label(m)} per {noun}"
                 )
                 texts += insights.trend_insights(
-                    [_pv(metric, e, m, {t: lab}) for _, lab, e in span], what, noun
+                    [
+                        _with_sampling(
+                            _pv(metric, e, m, {t: lab}), self.truncation_sd(counts[o], m)
+                        )
+                        for o, lab, e in span
+                    ],
+                    what,
+                    noun,
                 )
             return values, texts
 
@@ -738,6 +781,31 @@ class ReleasePlan:
         self.engine.prepared.close()
 
 
+def _prepare(
+    masked: pl.LazyFrame, contract: Contract, spill_rows: int | None = SPILL_ROWS
+) -> tuple[_Builder, list[QuerySpec], set[str], PreparedFrame]:
+    schema = masked.collect_schema()
+    builder = _Builder(contract, schema)
+    builder.add_all(list(contract.analyses))
+    specs = builder.specs()
+    if not specs:
+        raise PipelineError(f"dataset '{contract.dataset}': the contract declares no analysis")
+    used = {c for s in specs for c in (*s.by, *(a.column for a in s.aggs)) if c is not None}
+    prepared = prepare_frame(
+        masked, contract, builder.columns, keep=sorted(used), spill_rows=spill_rows
+    )
+    return builder, specs, used, prepared
+
+
+def opendp_input(release_input: pl.LazyFrame, contract: Contract) -> pl.DataFrame:
+    """Exactly the rows OpenDP's measurements read for ``contract`` (before the per-person
+    truncation inside each measurement), computed from a release input frame: for tests
+    and audits of the rule that every step up to here is row-wise."""
+    prepared = _prepare(release_input, contract, spill_rows=None)[3]
+    assert prepared.frame is not None
+    return prepared.frame
+
+
 def plan_analyses(
     masked: pl.LazyFrame,
     contract: Contract,
@@ -746,14 +814,7 @@ def plan_analyses(
     cache: CalibrationCache | None = None,
 ) -> ReleasePlan:
     """Prepare the file and resolve (or reuse from ``cache``) every measurement."""
-    schema = masked.collect_schema()
-    builder = _Builder(contract, schema)
-    builder.add_all(list(contract.analyses))
-    specs = builder.specs()
-    if not specs:
-        raise PipelineError(f"dataset '{contract.dataset}': the contract declares no analysis")
-    used = {c for s in specs for c in (*s.by, *(a.column for a in s.aggs)) if c is not None}
-    prepared: PreparedFrame = prepare_frame(masked, contract, builder.columns, keep=sorted(used))
+    builder, specs, used, prepared = _prepare(masked, contract)
     try:
         engine = ReleaseEngine(contract, prepared, cache)
         split = LossPlan(loss, specs)

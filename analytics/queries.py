@@ -9,6 +9,7 @@ Everything here is an aggregate, a count or bookkeeping; the store holds nothing
 
     store = ReadOnlyStore(url)           # never connects until the first query
     remaining = {d.name: d.epsilon_remaining for d in store.datasets()}
+    history = store.terms_changes("employees")   # pinned budget terms and their changes
     marker = store.change_marker()       # poll it; refresh the page when it changes
 """
 
@@ -45,6 +46,7 @@ from analytics.schema import (
     published_values,
     releases,
     runs,
+    terms_changes,
 )
 from privacy.errors import PipelineError, StorageUnavailable
 
@@ -55,6 +57,8 @@ __all__ = [
     "ReadOnlyStore",
     "ReleaseInfo",
     "RunRow",
+    "StoreNotCreated",
+    "TermsChange",
     "UnknownDataset",
     "ValueRow",
 ]
@@ -77,6 +81,15 @@ class UnknownDataset(PipelineError):
     """
 
     kind = "unknown_dataset"
+
+
+class StoreNotCreated(StorageUnavailable):
+    """The SQLite aggregate store file does not exist yet: nothing has been published (a new
+    install). Commands that list things answer with an empty list.
+
+    >>> raise StoreNotCreated("aggregate store sqlite:////srv/pa/aggregates.db: no data has been "
+    ...                       "published yet (the file does not exist)")
+    """
 
 
 # --------------------------------------------------------------------------- row types
@@ -104,6 +117,15 @@ class BudgetStatus:
     delta_remaining: float
     epsilon_per_release: float
     exhausted: bool
+    #: the pinned privacy unit column; None when rows are people (or not pinned yet)
+    privacy_unit: str | None = None
+    #: the pinned rows per unit; None only for a dataset registered before units were
+    #: pinned that no contract has been seen for since
+    max_rows_per_unit: int | None = None
+
+    @property
+    def rows_are_people(self) -> bool:
+        return self.max_rows_per_unit is not None and self.privacy_unit is None
 
 
 @dataclass(frozen=True)
@@ -122,6 +144,37 @@ class DatasetSummary:
     delta_cap: float
     delta_spent: float
     exhausted: bool
+    #: pinned privacy unit and rows per unit, as on BudgetStatus
+    privacy_unit: str | None = None
+    max_rows_per_unit: int | None = None
+
+    @property
+    def rows_are_people(self) -> bool:
+        return self.max_rows_per_unit is not None and self.privacy_unit is None
+
+
+@dataclass(frozen=True)
+class TermsChange:
+    """One entry of a dataset's append-only log of pinned budget terms, newest first in
+    ``ReadOnlyStore.terms_changes``: its first registration (``old`` None, actor
+    "pipeline") and every operator change (``privacy-analytics budget set``).
+
+    ``old``/``new`` read as the CLI prints them: numbers exactly (``50``, ``1e-06``), the
+    window ``none`` under the lifetime policy, the privacy unit a column name or
+    ``rows are people``. ``weakens``: the change raises a cap or changes the policy, window
+    or privacy unit. ``forced``: it weakens the guarantee and was applied with ``--force``.
+    """
+
+    id: int
+    dataset: str
+    changed_at: datetime
+    actor: str
+    reason: str
+    setting: str  # "epsilon_cap" | "delta_cap" | "policy" | "window" | "privacy_unit" | "max_rows_per_unit"
+    old: str | None  # None at first registration
+    new: str
+    weakens: bool
+    forced: bool
 
 
 @dataclass(frozen=True)
@@ -195,7 +248,11 @@ class ValueRow:
 
 @dataclass(frozen=True)
 class RunRow:
-    """One pipeline run (counts only), newest first in ``ReadOnlyStore.runs``."""
+    """One pipeline run (counts only), newest first in ``ReadOnlyStore.runs``.
+
+    Its counts are exact: operator information, not differentially private; never show
+    them to viewers.
+    """
 
     run_id: str
     dataset: str
@@ -217,6 +274,10 @@ class RunRow:
     started_at: datetime
     finished_at: datetime | None
     updated_at: datetime
+    #: cell values set to null (unreadable, outside public keys, NaN/inf); exact count
+    values_nulled: int | None = None
+    #: one-line, counts-only note for operators
+    notes: str | None = None
 
 
 def _group(text: str) -> dict[str, str]:
@@ -281,7 +342,7 @@ class ReadOnlyStore:
     @contextmanager
     def _read(self) -> Iterator[Connection]:
         if self._path is not None and not self._path.is_file():
-            raise StorageUnavailable(
+            raise StoreNotCreated(
                 f"aggregate store {self.url}: no data has been published yet (the file does "
                 f"not exist); {_START_HINT}"
             )
@@ -350,6 +411,8 @@ class ReadOnlyStore:
             delta_remaining=_remaining(ds.delta_cap, c_delta),
             epsilon_per_release=ds.epsilon_per_release,
             exhausted=available < ds.epsilon_per_release,
+            privacy_unit=ds.privacy_unit if ds.max_rows_per_unit is not None else None,
+            max_rows_per_unit=ds.max_rows_per_unit,
         )
 
     # ------------------------------------------------------------------ public queries
@@ -403,6 +466,8 @@ class ReadOnlyStore:
                         delta_cap=b.delta_cap,
                         delta_spent=b.delta_spent,
                         exhausted=b.exhausted,
+                        privacy_unit=b.privacy_unit,
+                        max_rows_per_unit=b.max_rows_per_unit,
                     )
                 )
         return out
@@ -575,9 +640,37 @@ class ReadOnlyStore:
             rows = conn.execute(query).all()
         return [RunRow(**r._asdict()) for r in rows]
 
-    def change_marker(self) -> tuple[int, int, int, int, str]:
-        """A cheap value that changes whenever anything is published, reserved, cancelled
-        or a run is recorded; the dashboard polls it and refreshes when it differs."""
+    def terms_changes(self, dataset: str | None = None, limit: int = 200) -> list[TermsChange]:
+        """Entries of the pinned budget terms log, newest first (every dataset, or one).
+
+        Raises UnknownDataset for a dataset name the store does not know.
+        """
+        query = select(terms_changes).order_by(terms_changes.c.id.desc()).limit(limit)
+        with self._read() as conn:
+            if dataset is not None:
+                self._dataset_row(conn, dataset)
+                query = query.where(terms_changes.c.dataset == dataset)
+            rows = conn.execute(query).all()
+        return [
+            TermsChange(
+                id=r.id,
+                dataset=r.dataset,
+                changed_at=r.changed_at,
+                actor=r.actor,
+                reason=r.reason,
+                setting=r.setting,
+                old=r.old_value,
+                new=r.new_value,
+                weakens=bool(r.weakens),
+                forced=bool(r.forced),
+            )
+            for r in rows
+        ]
+
+    def change_marker(self) -> tuple[int, int, int, int, str, int]:
+        """A cheap value that changes whenever anything is published, reserved, cancelled,
+        a run is recorded or budget terms change; the dashboard polls it and refreshes when
+        it differs."""
         with self._read() as conn:
             row = conn.execute(
                 select(
@@ -589,8 +682,9 @@ class ReadOnlyStore:
                     .scalar_subquery(),
                     select(func.count()).select_from(runs).scalar_subquery(),
                     select(func.max(runs.c.updated_at)).scalar_subquery(),
+                    select(func.coalesce(func.max(terms_changes.c.id), 0)).scalar_subquery(),
                 )
             ).one()
         last = row[4]
         return (int(row[0]), int(row[1]), int(row[2]), int(row[3]),
-                "" if last is None else str(last))
+                "" if last is None else str(last), int(row[5]))

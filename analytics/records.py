@@ -11,6 +11,7 @@ RunStatus = Literal[
     "completed",  # validated, masked, released and published
     "rejected",  # bad input: quarantined with a counts-only reason
     "budget_exhausted",  # validated and masked; release refused by the budget
+    "terms_changed",  # validated and masked; release refused: the contract changes pinned terms
     "duplicate",  # this object version was already published; nothing new was done
     "failed",  # an unexpected error (storage down, bug); the file stays where it was
 ]
@@ -40,7 +41,10 @@ def utcnow() -> datetime:
 class RunRecord:
     """One pipeline run as shown on the dashboard's runs page and by `privacy-analytics runs`.
 
-    Counts only: no field ever holds a value read from a row.
+    Counts only: no field ever holds a value read from a row. ``values_nulled`` counts the
+    cell values the pipeline set to null because they could not be read, lay outside their
+    public keys or were NaN/inf; ``notes`` is a one-line, counts-only note for operators.
+    Exact counts are operator information, never shown to viewers.
     """
 
     run_id: str
@@ -59,3 +63,5 @@ class RunRecord:
     flow_run_url: str | None = None
     started_at: datetime = field(default_factory=utcnow)
     finished_at: datetime | None = None
+    values_nulled: int | None = None
+    notes: str | None = None

@@ -2,7 +2,8 @@
 
 Only aggregates, counts and bookkeeping live here: no table has a column for a value read
 from a row. Alembic migrations under ``analytics/migrations`` create exactly these tables;
-a test compares the migrated database with this metadata.
+a test compares the migrated database with this metadata. The migrations also install what
+metadata cannot say: triggers that refuse UPDATE and DELETE on ``terms_changes``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
@@ -84,6 +86,11 @@ datasets = Table(
     Column("window", String(16), nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    #: the pinned privacy unit column; NULL when rows are people (or not pinned yet)
+    Column("privacy_unit", String(255), nullable=True),
+    #: the pinned rows per unit; NULL only for a dataset registered before r0002 that no
+    #: contract has been seen for since (the next one pins unit and rows)
+    Column("max_rows_per_unit", Integer, nullable=True),
     CheckConstraint("epsilon_cap > 0", name="epsilon_cap_positive"),
     CheckConstraint("delta_cap >= 0 AND delta_cap < 1", name="delta_cap_range"),
     CheckConstraint("policy IN ('lifetime', 'window')", name="policy_known"),
@@ -184,6 +191,10 @@ runs = Table(
     Column("finished_at", UTCDateTime, nullable=True),
     #: when the record last changed (the dashboard polls for it)
     Column("updated_at", UTCDateTime, nullable=False),
+    #: cell values the pipeline set to null (unreadable, outside public keys, NaN/inf)
+    Column("values_nulled", BigInteger, nullable=True),
+    #: a one-line, counts-only note for operators
+    Column("notes", Text, nullable=True),
     Index(None, "started_at"),
     Index(None, "dataset", "started_at"),
     Index(None, "updated_at"),
@@ -201,6 +212,29 @@ published_objects = Table(
     Column("published_at", UTCDateTime, nullable=False),
     # the idempotency key: one object version is published once
     UniqueConstraint("bucket", "key", "etag"),
+)
+
+#: append-only log of every pinned budget term a dataset has had (invariant 9): the first
+#: registration, and each operator change. Triggers refuse UPDATE and DELETE.
+terms_changes = Table(
+    "terms_changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("dataset", String(64), ForeignKey("datasets.name"), nullable=False),
+    Column("changed_at", UTCDateTime, nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("setting", String(32), nullable=False),
+    Column("old_value", Text, nullable=True),  # NULL: first pinned
+    Column("new_value", Text, nullable=False),
+    Column("weakens", Boolean, nullable=False),
+    Column("forced", Boolean, nullable=False),
+    CheckConstraint(
+        "setting IN ('epsilon_cap', 'delta_cap', 'policy', 'window', 'privacy_unit', "
+        "'max_rows_per_unit')",
+        name="setting_known",
+    ),
+    Index(None, "dataset", "id"),
 )
 
 calibrations = Table(

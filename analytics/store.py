@@ -3,7 +3,7 @@
 The pipeline calls exactly this API::
 
     store = AggregateStore(settings.aggregate_store_url)   # migrates to head
-    store.register_dataset(contract)
+    store.register_dataset(contract)                       # BudgetTermsChanged if it differs
     if store.find_published(obj) is None:
         reservation = store.reserve(contract, planned_loss, obj=obj, run_id=run_id)
         try:
@@ -29,13 +29,20 @@ data are about different people, or when your privacy policy accepts a per-perio
 
 Exactly-once (invariant 6): ``published_objects`` has one row per (bucket, key, etag);
 publishing an object version again cancels the reservation and returns False.
+
+Pinned terms (invariant 9): the first registration of a dataset fixes its ε cap, δ cap,
+policy, window, privacy unit and rows per unit, and logs them in ``terms_changes``. A
+contract that differs is refused with :class:`BudgetTermsChanged` (by ``register_dataset``
+and by ``reserve``), naming every change and the command that accepts it; only
+``set_terms`` (``privacy-analytics budget set``) changes them, under the dataset's row lock,
+appending one entry per change. The contract version and ε per release are not pinned.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -64,6 +71,7 @@ from sqlalchemy.sql.schema import Table
 from analytics._db import (
     DEFAULT_RESERVATION_TIMEOUT,
     READ_ONLY_OPTION,
+    WINDOWS,
     finite_number,
     in_window,
     install_sqlite_hooks,
@@ -73,6 +81,7 @@ from analytics._db import (
     storage_errors,
     window_start,
 )
+from analytics.queries import StoreNotCreated, TermsChange
 from analytics.records import ObjectVersion, RunRecord, utcnow
 from analytics.schema import (
     calibrations,
@@ -84,10 +93,28 @@ from analytics.schema import (
     published_values,
     releases,
     runs,
+    terms_changes,
+)
+from analytics.terms import (
+    FIRST_REGISTRATION,
+    LEGACY_PIN,
+    PIPELINE_ACTOR,
+    SettingChange,
+    Terms,
+    changed_message,
+    diff_terms,
+    format_number,
+    initial_changes,
 )
 from privacy.budget import PrivacyLoss, check_spend
 from privacy.contract import Contract
-from privacy.errors import BudgetExhausted, PipelineError
+from privacy.errors import (
+    BudgetExhausted,
+    BudgetTermsChanged,
+    ContractError,
+    PipelineError,
+    TermsChangeRefused,
+)
 from privacy.results import ReleaseSet
 
 log = logging.getLogger(__name__)
@@ -138,14 +165,20 @@ def _check_loss(loss: PrivacyLoss, what: str) -> None:
         raise PipelineError(f"{what}: δ must be finite and in [0, 1), got {loss.delta!r}")
 
 
-def _insert_ignore(conn: Connection, table: Table, values: Mapping[str, Any]) -> None:
+def _insert_ignore(conn: Connection, table: Table, values: Mapping[str, Any]) -> bool:
+    """INSERT ... ON CONFLICT DO NOTHING; True if the row was inserted."""
     dialect = conn.dialect.name
+    # RETURNING tells inserted from ignored on both backends (psycopg's rowcount is -1 here)
+    key = list(table.primary_key.columns)
     if dialect == "postgresql":
-        conn.execute(pg_dialect.insert(table).values(**values).on_conflict_do_nothing())
+        pstmt = pg_dialect.insert(table).values(**values).on_conflict_do_nothing()
+        result = conn.execute(pstmt.returning(*key))
     elif dialect == "sqlite":
-        conn.execute(sqlite_dialect.insert(table).values(**values).on_conflict_do_nothing())
+        sstmt = sqlite_dialect.insert(table).values(**values).on_conflict_do_nothing()
+        result = conn.execute(sstmt.returning(*key))
     else:  # pragma: no cover - only SQLite and PostgreSQL are supported
         raise PipelineError(f"aggregate store backend '{dialect}' is not supported")
+    return result.first() is not None
 
 
 def _upsert(
@@ -184,6 +217,8 @@ def _run_values(run: RunRecord, now: datetime, **override: Any) -> dict[str, Any
         "delta_spent": float(run.delta_spent or 0.0),
         "reason": run.reason,
         "flow_run_url": run.flow_run_url,
+        "values_nulled": run.values_nulled,
+        "notes": run.notes,
         "started_at": run.started_at,
         "finished_at": run.finished_at,
         "updated_at": now,
@@ -237,12 +272,20 @@ class AggregateStore:
         *,
         reservation_timeout: timedelta = DEFAULT_RESERVATION_TIMEOUT,
         clock: Callable[[], datetime] = utcnow,
+        create: bool = True,
     ) -> None:
+        """``create=False`` refuses to create a SQLite store that does not exist yet
+        (:class:`StoreNotCreated`), for operator commands that only change an existing one."""
         self._url = parse_url(url)
         self._clock = clock
         self.reservation_timeout = reservation_timeout
         path = sqlite_path(self._url)
         kwargs: dict[str, Any] = {}
+        if path is not None and not create and not path.is_file():
+            raise StoreNotCreated(
+                f"aggregate store {safe_url(self._url)}: no data has been published yet (the "
+                "file does not exist)"
+            )
         if path is not None:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -314,34 +357,112 @@ class AggregateStore:
         return row
 
     def _upsert_dataset(self, conn: Connection, contract: Contract, now: datetime) -> Row[Any]:
-        b = contract.budget
-        want: dict[str, Any] = {
-            "contract_version": contract.version,
-            "epsilon_cap": float(b.epsilon_cap),
-            "delta_cap": float(b.delta),
-            "epsilon_per_release": float(b.epsilon_per_release),
-            "policy": b.policy,
-            "window": b.window if b.policy == "window" else None,
-        }
+        """Register ``contract``'s dataset, or check it against the pinned terms (and lock it).
+
+        First registration pins the terms and logs them. Later, a contract whose terms differ
+        raises BudgetTermsChanged (the transaction rolls back: nothing changes); a dataset
+        registered before units were pinned gets its unit and rows pinned from this contract.
+        The contract version and ε per release follow the contract.
+        """
         name = contract.dataset
-        _insert_ignore(conn, datasets, {"name": name, "created_at": now, "updated_at": now, **want})
+        want = Terms.of_contract(contract)
+        per_release = float(contract.budget.epsilon_per_release)
+        first = _insert_ignore(
+            conn,
+            datasets,
+            {
+                "name": name,
+                "contract_version": contract.version,
+                "epsilon_per_release": per_release,
+                "created_at": now,
+                "updated_at": now,
+                **want.columns(),
+            },
+        )
         row = self._lock_dataset(conn, name)
-        changed = {k: (row._mapping[k], v) for k, v in want.items() if row._mapping[k] != v}
-        if not changed:
+        if first:
+            self._log_changes(conn, name, initial_changes(want), actor=PIPELINE_ACTOR,
+                              reason=FIRST_REGISTRATION, force=False, now=now)
             return row
-        budget_keys = ("epsilon_cap", "delta_cap", "policy", "window")
-        if any(k in changed for k in budget_keys):
-            log.warning(
-                "dataset '%s': budget changed by contract version %s: %s",
+        pinned = Terms.of_row(row._mapping)
+        changes = diff_terms(pinned, want)
+        refused = [c for c in changes if c.old is not None]
+        if refused:
+            raise BudgetTermsChanged(changed_message(name, refused, want))
+        if per_release > pinned.epsilon_cap:
+            raise ContractError(
+                f"dataset '{name}': the contract's epsilon_per_release "
+                f"{format_number(per_release)} exceeds the pinned epsilon_cap "
+                f"{format_number(pinned.epsilon_cap)}; nothing was released. Lower "
+                "budget.epsilon_per_release in the contract to at most the cap"
+            )
+        values: dict[str, Any] = {}
+        pins = [c for c in changes if c.old is None]
+        if pins:
+            values.update(privacy_unit=want.privacy_unit, max_rows_per_unit=want.max_rows_per_unit)
+            self._log_changes(conn, name, pins, actor=PIPELINE_ACTOR, reason=LEGACY_PIN,
+                              force=False, now=now)
+            log.info(
+                "dataset '%s': privacy unit and rows per unit pinned from contract version %s",
                 name,
                 contract.version,
-                ", ".join(f"{k} {old!r} -> {new!r}" for k, (old, new) in changed.items()
-                          if k in budget_keys),
             )
+        if row.contract_version != contract.version:
+            values["contract_version"] = contract.version
+        if row.epsilon_per_release != per_release:
+            values["epsilon_per_release"] = per_release
+        if not values:
+            return row
         conn.execute(
-            update(datasets).where(datasets.c.name == name).values(updated_at=now, **want)
+            update(datasets).where(datasets.c.name == name).values(updated_at=now, **values)
         )
         return self._lock_dataset(conn, name)
+
+    @staticmethod
+    def _log_changes(
+        conn: Connection,
+        dataset: str,
+        changes: Sequence[SettingChange],
+        *,
+        actor: str,
+        reason: str,
+        force: bool,
+        now: datetime,
+    ) -> list[TermsChange]:
+        """Append one ``terms_changes`` entry per change (the table refuses anything else)."""
+        out: list[TermsChange] = []
+        for c in changes:
+            forced = force and c.weakens
+            entry_id = conn.execute(
+                insert(terms_changes)
+                .values(
+                    dataset=dataset,
+                    changed_at=now,
+                    actor=actor,
+                    reason=reason,
+                    setting=c.setting,
+                    old_value=c.old,
+                    new_value=c.new,
+                    weakens=c.weakens,
+                    forced=forced,
+                )
+                .returning(terms_changes.c.id)
+            ).scalar_one()
+            out.append(
+                TermsChange(
+                    id=int(entry_id),
+                    dataset=dataset,
+                    changed_at=now,
+                    actor=actor,
+                    reason=reason,
+                    setting=c.setting,
+                    old=c.old,
+                    new=c.new,
+                    weakens=c.weakens,
+                    forced=forced,
+                )
+            )
+        return out
 
     def _spend(
         self,
@@ -384,9 +505,109 @@ class AggregateStore:
     # ------------------------------------------------------------------ datasets
 
     def register_dataset(self, contract: Contract) -> None:
-        """Create or update the dataset's row (cap, policy, window) from its contract."""
+        """Register the contract's dataset: pin its budget terms the first time, refuse a
+        contract whose terms differ from the pinned ones later.
+
+        Raises BudgetTermsChanged naming every change (old -> new) and the
+        ``privacy-analytics budget set`` command that accepts them; nothing changes then.
+        The contract version and ε per release are updated from the contract.
+        """
         with self._transaction() as conn:
             self._upsert_dataset(conn, contract, self._clock())
+
+    def set_terms(
+        self,
+        dataset: str,
+        *,
+        reason: str,
+        actor: str,
+        force: bool = False,
+        epsilon_cap: float | None = None,
+        delta_cap: float | None = None,
+        policy: str | None = None,
+        window: str | None = None,
+        privacy_unit: str | None = None,
+        rows_are_people: bool = False,
+        max_rows_per_unit: int | None = None,
+    ) -> list[TermsChange]:
+        """Change a dataset's pinned budget terms: the operator action behind
+        ``privacy-analytics budget set``. Returns the log entries it appended, one per change.
+
+        One transaction under the dataset's row lock, so a concurrent ``reserve`` sees the
+        terms either before or after. Lowering a cap is always allowed (below what is spent,
+        the dataset is then exhausted); a change that weakens the guarantee (raising a cap,
+        any policy, window or privacy unit change) needs ``force``. Raises
+        TermsChangeRefused, and changes nothing, for an unknown dataset, a change that
+        needs ``force`` without it, a change to nothing, or settings that contradict.
+        """
+        reason = " ".join(str(reason).split())
+        actor = " ".join(str(actor).split())
+        if not reason:
+            raise TermsChangeRefused(
+                f"dataset '{dataset}': say why the terms change with --reason \"...\"; "
+                "nothing was changed"
+            )
+        if not actor or len(actor) > 255:
+            raise TermsChangeRefused(
+                f"dataset '{dataset}': the actor must be a name of 1 to 255 characters; "
+                "nothing was changed"
+            )
+        requested = (epsilon_cap, delta_cap, policy, window, privacy_unit, max_rows_per_unit)
+        if all(v is None for v in requested) and not rows_are_people:
+            raise TermsChangeRefused(
+                f"dataset '{dataset}': nothing to change: give at least one of --epsilon-cap, "
+                "--delta-cap, --policy, --window, --privacy-unit, --rows-are-people, "
+                "--max-rows-per-unit"
+            )
+        now = self._clock()
+        with self._transaction() as conn:
+            row = conn.execute(
+                select(datasets).where(datasets.c.name == dataset).with_for_update()
+            ).one_or_none()
+            if row is None:
+                known = conn.execute(select(datasets.c.name).order_by(datasets.c.name)).scalars()
+                raise TermsChangeRefused(
+                    f"no dataset '{dataset}' in the aggregate store (known: "
+                    f"{', '.join(known) or 'none yet'}); a dataset appears after its first "
+                    "file is processed"
+                )
+            old = Terms.of_row(row._mapping)
+            new = _requested_terms(
+                dataset,
+                old,
+                epsilon_cap=epsilon_cap,
+                delta_cap=delta_cap,
+                policy=policy,
+                window=window,
+                privacy_unit=privacy_unit,
+                rows_are_people=rows_are_people,
+                max_rows_per_unit=max_rows_per_unit,
+            )
+            changes = diff_terms(old, new)
+            if not changes:
+                raise TermsChangeRefused(
+                    f"dataset '{dataset}': nothing to change: the pinned terms already are "
+                    "what was asked for"
+                )
+            weakening = [c for c in changes if c.weakens]
+            if weakening and not force:
+                listed = ", ".join(str(c) for c in weakening)
+                what = (
+                    "this change weakens the guarantee and needs"
+                    if len(weakening) == 1
+                    else "these changes weaken the guarantee and need"
+                )
+                raise TermsChangeRefused(
+                    f"dataset '{dataset}': {what} --force: {listed}; nothing was changed. "
+                    "If your privacy policy allows it, run again with --force"
+                )
+            conn.execute(
+                update(datasets)
+                .where(datasets.c.name == dataset)
+                .values(updated_at=now, **new.columns())
+            )
+            return self._log_changes(conn, dataset, changes, actor=actor, reason=reason,
+                                     force=force, now=now)
 
     # ------------------------------------------------------------------ ledger
 
@@ -651,6 +872,87 @@ class AggregateStore:
                 "key",
                 {"key": key, "scale": float(scale), "created_at": self._clock()},
             )
+
+
+def _refuse(dataset: str, problem: str) -> TermsChangeRefused:
+    return TermsChangeRefused(f"dataset '{dataset}': {problem}; nothing was changed")
+
+
+def _requested_terms(
+    dataset: str,
+    old: Terms,
+    *,
+    epsilon_cap: float | None,
+    delta_cap: float | None,
+    policy: str | None,
+    window: str | None,
+    privacy_unit: str | None,
+    rows_are_people: bool,
+    max_rows_per_unit: int | None,
+) -> Terms:
+    """The terms ``set_terms`` asks for: ``old`` with the given settings replaced."""
+    if epsilon_cap is not None and (not finite_number(epsilon_cap) or epsilon_cap <= 0):
+        raise _refuse(dataset, "the ε cap must be a finite number above 0")
+    if delta_cap is not None and (not finite_number(delta_cap) or not 0 <= delta_cap < 1):
+        raise _refuse(dataset, "the δ cap must be a finite number in [0, 1)")
+    new_policy = old.policy if policy is None else policy
+    if new_policy not in ("lifetime", "window"):
+        raise _refuse(dataset, "the policy is lifetime or window")
+    if window is not None and window not in WINDOWS:
+        raise _refuse(dataset, f"the window is one of {', '.join(WINDOWS)}")
+    if new_policy == "lifetime":
+        if window is not None:
+            raise _refuse(dataset, "a window applies only to policy window: add --policy window")
+        new_window = None
+    else:
+        new_window = window or old.window
+        if new_window is None:
+            raise _refuse(dataset, f"policy window needs --window {'|'.join(WINDOWS)}")
+    if max_rows_per_unit is not None and not 1 <= max_rows_per_unit <= 10_000:
+        raise _refuse(dataset, "rows per unit must be a whole number from 1 to 10000")
+    if privacy_unit is not None and rows_are_people:
+        raise _refuse(dataset, "give --privacy-unit COLUMN or --rows-are-people, not both")
+    unit, rows = old.privacy_unit, old.max_rows_per_unit
+    if rows_are_people:
+        if max_rows_per_unit not in (None, 1):
+            raise _refuse(
+                dataset,
+                "rows are people means one row per person: drop --max-rows-per-unit, or name "
+                "the person column with --privacy-unit",
+            )
+        unit, rows = None, 1
+    elif privacy_unit is not None:
+        if not privacy_unit.strip() or len(privacy_unit) > 255:
+            raise _refuse(dataset, "the privacy unit is a column name of 1 to 255 characters")
+        unit, rows = privacy_unit, max_rows_per_unit or old.max_rows_per_unit
+        if rows is None:
+            raise _refuse(
+                dataset,
+                "it has no pinned rows per unit yet: give --max-rows-per-unit N with "
+                "--privacy-unit",
+            )
+    elif max_rows_per_unit is not None:
+        if not old.unit_pinned:
+            raise _refuse(
+                dataset,
+                "it has no pinned privacy unit yet: give --privacy-unit COLUMN or "
+                "--rows-are-people with --max-rows-per-unit",
+            )
+        if old.rows_are_people and max_rows_per_unit != 1:
+            raise _refuse(
+                dataset,
+                "its rows are people (one row per person): name the person column with "
+                "--privacy-unit COLUMN as well",
+            )
+        rows = max_rows_per_unit
+    return Terms(
+        epsilon_cap=old.epsilon_cap if epsilon_cap is None else float(epsilon_cap),
+        delta_cap=old.delta_cap if delta_cap is None else float(delta_cap),
+        policy=new_policy,
+        window=new_window,
+        privacy_unit=unit,
+        max_rows_per_unit=rows,
+    )
 
 
 def make_revision(url: str, message: str, rev_id: str | None = None) -> None:

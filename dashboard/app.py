@@ -8,14 +8,18 @@ importing a page module has no side effects).
 Refreshing without a reload: the shell polls ``change_marker()`` every
 ``refresh_seconds``; the marker sits in ``app-marker`` and changes only when the store
 changed, and every page renders from a callback whose input is that marker. An unchanged
-marker answers "no update" (HTTP 204), so nothing re-renders.
+marker answers "no update" (HTTP 204), so nothing re-renders. The marker the browser
+holds is a hash: it says *that* the store changed, nothing about what or how much.
+
+Two audiences (``dashboard/users.py``): the navigation shows the operator pages (runs,
+upload) to operators only, and ``dashboard/auth.py`` enforces it on the server. Each page
+ends with its own footer: the DP claim on viewer pages, the exact-counts notice on operator
+pages.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hmac
+import hashlib
 import importlib
 import logging
 from types import ModuleType
@@ -29,17 +33,20 @@ from dash.exceptions import PreventUpdate
 from werkzeug.serving import BaseWSGIServer
 from werkzeug.serving import make_server as werkzeug_make_server
 
+from dashboard.auth import current_user, install_login
 from dashboard.services import EXTENSION, Services, current_services
-from dashboard.settings import DashboardSettings
+from dashboard.settings import DashboardSettings, is_loopback
 from dashboard.theme import install_template
+from dashboard.users import load_users
 from privacy.errors import PipelineError
 
 log = logging.getLogger(__name__)
 
 PAGES = ("overview", "dataset", "budget", "pipeline", "upload")
 UNAVAILABLE = "unavailable"
-NAV = (("Overview", "/"), ("Privacy budget", "/budget"), ("Pipeline runs", "/pipeline"),
-       ("Upload", "/upload"))
+#: (label, path, operators only)
+NAV = (("Overview", "/", False), ("Privacy budget", "/budget", False),
+       ("Pipeline runs", "/pipeline", True), ("Upload", "/upload", True))
 
 
 def _pages() -> list[ModuleType]:
@@ -50,23 +57,33 @@ def read_marker(services: Services) -> str:
     """The store's change marker as text, or ``unavailable`` when it cannot be reached (the
     pages then show why, through the error component)."""
     try:
-        return str(services.store().change_marker())
+        marker = str(services.store().change_marker())
     except PipelineError:
         return UNAVAILABLE
+    return hashlib.sha256(marker.encode()).hexdigest()[:20]
 
 
 def _shell() -> html.Div:
     services = current_services()
     settings = services.settings
+    user = current_user()
     links = [dbc.NavItem(dbc.NavLink(label, href=href, active="exact", id=f"app-nav-{i}"))
-             for i, (label, href) in enumerate(NAV)]
+             for i, (label, href, operators_only) in enumerate(NAV)
+             if user.is_operator or not operators_only]
     datasets = dbc.DropdownMenu([], label="Datasets", nav=True, in_navbar=True,
                                 id="app-datasets", align_end=True)
     nav = dbc.Nav([links[0], datasets, *links[1:]], navbar=True, className="ms-auto")
+    badge = (html.Span("operator: exact counts on runs and upload",
+                       className="badge bg-warning text-dark me-2", id="app-role")
+             if user.is_operator else
+             html.Span("viewer: DP releases only", className="badge bg-light text-dark me-2",
+                       id="app-role"))
+    who = html.Span(user.describe(), className="small text-white-50 me-3", id="app-user")
     navbar = dbc.Navbar(
         dbc.Container([
             dbc.NavbarBrand(settings.title, href="/", id="app-brand"),
-            html.Span("DP aggregates only", className="badge bg-light text-dark me-3"),
+            badge,
+            who,
             nav,
         ]),
         color="primary",
@@ -78,48 +95,23 @@ def _shell() -> html.Div:
         dbc.Container(dash.page_container, fluid="lg", id="app-main"),
         dcc.Interval(id="app-refresh", interval=int(settings.refresh_seconds * 1000)),
         dcc.Store(id="app-marker", data=read_marker(services)),
-        html.Footer(
-            dbc.Container(
-                "Every number on these pages is a differentially private aggregate read "
-                "from the aggregate store; no row of data ever reaches the dashboard.",
-                className="small text-muted py-3",
-            ),
-            className="border-top mt-4",
-        ),
     ])
-
-
-def _install_basic_auth(server: flask.Flask, username: str, password: str) -> None:
-    expected_user = username.encode()
-    expected_password = password.encode()
-
-    @server.before_request
-    def _require_login() -> flask.Response | None:
-        header = flask.request.headers.get("Authorization", "")
-        scheme, _, encoded = header.partition(" ")
-        if scheme.lower() == "basic" and encoded:
-            try:
-                user, _, pw = base64.b64decode(encoded, validate=True).partition(b":")
-            except (binascii.Error, ValueError):
-                user, pw = b"", b""
-            ok_user = hmac.compare_digest(user, expected_user)
-            ok_pw = hmac.compare_digest(pw, expected_password)
-            if ok_user and ok_pw:
-                return None
-        return flask.Response(
-            "Login required.", 401, {"WWW-Authenticate": 'Basic realm="privacy-analytics"'}
-        )
 
 
 def create_app(settings: DashboardSettings | None = None,
                services: Services | None = None) -> Dash:
     """A new dashboard app. Nothing is read from the store until a page is requested.
 
-    Refuses (PipelineError) to build an app that listens off loopback without a login.
+    Refuses (PipelineError) to build an app that listens off loopback without a users
+    file, or whose users file is broken.
     """
     settings = settings or (services.settings if services else DashboardSettings())
     settings.check_startup()
     services = services or Services.from_settings(settings)
+    if services.users is None and settings.login_required:
+        services.users = load_users(settings)
+    if services.users is None and not is_loopback(settings.host):
+        raise PipelineError("off loopback the dashboard needs users: set PA_DASHBOARD_USERS_FILE")
     install_template()
     app = Dash(
         "dashboard",
@@ -135,9 +127,7 @@ def create_app(settings: DashboardSettings | None = None,
     server.extensions[EXTENSION] = services
     # base64 makes an upload a third bigger; leave room for the rest of the request
     server.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes * 4 // 3 + 1024**2
-    if settings.login_required:
-        assert settings.username and settings.password is not None
-        _install_basic_auth(server, settings.username, settings.password.get_secret_value())
+    install_login(server, services)
     for page in _pages():  # dash.register_page needs an app instance: called after Dash()
         page.register(app, services)
     app.layout = _shell

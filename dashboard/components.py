@@ -1,5 +1,6 @@
-"""Building blocks shared by the pages: the one error component, empty states, KPI cards,
-chart cards with their "Download CSV" button, and number formatting.
+"""Building blocks shared by the pages: the one error component, empty states, the
+audience footer and operator banner, KPI cards, chart cards with their "Download CSV"
+button, and number formatting.
 
 Text that comes from data (group keys, column names, dataset names) is always passed to
 Dash components as plain strings, which React renders as text, never as HTML; nothing here
@@ -15,6 +16,7 @@ from typing import Any
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
+from dashboard.users import RoleRefused, User
 from privacy.errors import BudgetExhausted, InvalidKey, PipelineError, StorageUnavailable
 
 # ----------------------------------------------------------------------------- formatting
@@ -83,9 +85,55 @@ def error_panel(exc: PipelineError, page: str) -> dbc.Alert:
         )
     if isinstance(exc, BudgetExhausted):
         return message("Privacy budget exhausted", str(exc), None, "warning", f"{page}-error")
-    if isinstance(exc, InvalidKey):
+    if isinstance(exc, InvalidKey | RoleRefused):
         return message("Not allowed", str(exc), None, "warning", f"{page}-error")
     return message("Something went wrong", str(exc), None, "danger", f"{page}-error")
+
+
+# --------------------------------------------------------------------- the two audiences
+
+#: the claim of every page a viewer can open; it must stay true of everything on them
+DP_CLAIM = (
+    "Every figure on this page is a differentially private release (shown with its 95% "
+    "interval) or a privacy-budget figure (ε, δ and the dataset's pinned budget terms). No "
+    "exact count and no row of data reaches this page."
+)
+#: the footer of the operator pages instead
+EXACT_CLAIM = (
+    "Operator information: the counts on this page are exact, not differentially private. "
+    "They are for the people who run the pipeline; do not pass them on to viewers."
+)
+
+
+def footer(page: str, exact: bool = False) -> html.Footer:
+    """The page's footer: the DP claim on viewer pages, the exact-counts notice on operator
+    pages."""
+    return html.Footer(
+        html.Div(EXACT_CLAIM if exact else DP_CLAIM, className="small text-muted py-3"),
+        className="border-top mt-4",
+        id=f"{page}-footer",
+    )
+
+
+def operator_banner(page: str) -> dbc.Alert:
+    return dbc.Alert([
+        html.Strong("Operator information. "),
+        "The counts on this page are exact (rows in and out, suppressed rows, rejection and "
+        "quarantine reasons): they are not differentially private and viewers never see them. "
+        "Share only the releases on the viewer pages.",
+    ], color="warning", className="py-2 small", id=f"{page}-operator-banner")
+
+
+def not_available(page: str, user: User) -> dbc.Alert:
+    """What a viewer gets instead of an operator page or an operator callback's data."""
+    return message(
+        "Not available to your role",
+        f"This page holds exact operator information; you are signed in as {user.describe()}.",
+        "viewers see the differentially private releases on the Overview, dataset and "
+        "Privacy budget pages; ask an operator if you need more.",
+        colour="warning",
+        id=f"{page}-forbidden",
+    )
 
 
 def no_datasets(page: str) -> dbc.Alert:
@@ -93,8 +141,8 @@ def no_datasets(page: str) -> dbc.Alert:
         "No datasets yet",
         "Nothing has been published to the aggregate store so far.",
         "add a contract for your dataset (contracts/<dataset>.yaml) and drop a file into "
-        "landing/<dataset>/ (or use the Upload page); its DP aggregates appear here once the "
-        "pipeline has processed it.",
+        "landing/<dataset>/ (operators can use the Upload page); its DP aggregates appear "
+        "here once the pipeline has processed it.",
         id=f"{page}-empty",
     )
 

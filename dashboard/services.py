@@ -1,4 +1,5 @@
-"""What the pages use at request time: settings, the read-only store and the uploader.
+"""What the pages use at request time: settings, the read-only store, the uploader and the
+users (None: no users file, the loopback user is the operator).
 
 One :class:`Services` per app, kept on its Flask server, so several apps (one per test)
 can live in one process. The store is opened lazily and reopened after a failure, so a
@@ -15,6 +16,7 @@ import flask
 from analytics.queries import ReadOnlyStore
 from dashboard.settings import DashboardSettings
 from dashboard.uploader import Uploader, make_uploader
+from dashboard.users import UserDirectory, load_users
 
 EXTENSION = "privacy_analytics_dashboard"
 
@@ -23,12 +25,16 @@ EXTENSION = "privacy_analytics_dashboard"
 class Services:
     settings: DashboardSettings
     uploader: Uploader | None = None
+    users: UserDirectory | None = None
     _store: ReadOnlyStore | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def from_settings(cls, settings: DashboardSettings) -> Services:
-        return cls(settings=settings, uploader=make_uploader(settings))
+        """Services for ``settings``; a broken users file raises UsersFileError here, at
+        start-up, not at the first login."""
+        return cls(settings=settings, uploader=make_uploader(settings),
+                   users=load_users(settings))
 
     def store(self) -> ReadOnlyStore:
         """The read-only store; raises StorageUnavailable while it cannot be opened."""

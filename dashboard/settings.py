@@ -6,7 +6,8 @@ pipeline's ``flows.settings``. By design (ARCHITECTURE invariant 1) it holds:
 - the URL of the aggregate store, opened read-only;
 - no object-store credentials and no path to landing, quarantine or masked data, with one
   exception: the upload page's *write-only* uploader (a landing folder it may only add files
-  to, or an S3 key whose bucket policy allows nothing but ``s3:PutObject`` on ``landing/*``).
+  to, or an S3 key whose bucket policy allows nothing but ``s3:PutObject`` on ``landing/*``);
+- the users file: who may log in, as viewer or operator (``dashboard/users.py``).
 
 Each field's description is its documentation.
 """
@@ -52,15 +53,23 @@ class DashboardSettings(BaseSettings):
     )
     host: str = Field(
         default="127.0.0.1",
-        description="Address the dashboard listens on. Anything but loopback requires "
-        "`PA_DASHBOARD_USERNAME` and `PA_DASHBOARD_PASSWORD`.",
+        description="Address the dashboard listens on. Anything but loopback requires a "
+        "users file (`PA_DASHBOARD_USERS_FILE`).",
     )
     port: int = Field(default=8050, ge=0, le=65535, description="Port the dashboard listens on.")
-    username: str | None = Field(
-        default=None, description="Login name (HTTP basic auth). Required off loopback."
+    users_file: Path | None = Field(
+        default=None,
+        description="YAML file of the people who may log in: name, role (`viewer` or "
+        "`operator`), PBKDF2 password hash and, for operators, the datasets they may upload "
+        "to (see \"Users and roles\"). With it every request needs a login (HTTP basic auth); "
+        "without it only loopback is served, and the local user is the operator. Required off "
+        "loopback. Read once at start.",
     )
-    password: SecretStr | None = Field(
-        default=None, description="Login password (HTTP basic auth). Required off loopback."
+    users: SecretStr | None = Field(
+        default=None,
+        description="The users file's content instead of its path: the container image's "
+        "entrypoint turns `PA_DASHBOARD_USERS_FILE=/run/secrets/...` into this variable, as "
+        "it does for every `*_FILE` secret. Set one of the two.",
     )
     prefect_ui_url: str = Field(
         default="http://127.0.0.1:4200",
@@ -107,9 +116,10 @@ class DashboardSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _check(self) -> DashboardSettings:
-        if (self.username is None) != (self.password is None):
+        if self.users_file is not None and self.users is not None:
             raise ValueError(
-                "set both PA_DASHBOARD_USERNAME and PA_DASHBOARD_PASSWORD, or neither"
+                "set PA_DASHBOARD_USERS_FILE or PA_DASHBOARD_USERS (the file's content), "
+                "not both"
             )
         if self.s3_endpoint and (not self.s3_put_access_key or self.s3_put_secret_key is None):
             raise ValueError(
@@ -128,21 +138,21 @@ class DashboardSettings(BaseSettings):
 
     @property
     def login_required(self) -> bool:
-        return not is_loopback(self.host) or self.username is not None
+        """A users file is configured: every request must log in (off loopback it must be)."""
+        return self.users_file is not None or self.users is not None
 
     @property
     def uploads_enabled(self) -> bool:
         return bool(self.s3_endpoint) or self.landing_dir is not None
 
     def check_startup(self) -> None:
-        """Refuse to serve off loopback without credentials (a message naming the variables)."""
-        if not is_loopback(self.host) and (
-            not self.username or self.password is None or not self.password.get_secret_value()
-        ):
+        """Refuse to serve off loopback without a users file (a message naming the variable)."""
+        if not is_loopback(self.host) and not self.login_required:
             raise PipelineError(
-                f"the dashboard listens on {self.host}, which is not loopback, so it needs a "
-                "login: set PA_DASHBOARD_USERNAME and PA_DASHBOARD_PASSWORD, or listen on "
-                "127.0.0.1 (PA_DASHBOARD_HOST)"
+                f"the dashboard listens on {self.host}, which is not loopback, so it needs to "
+                "know who is who: set PA_DASHBOARD_USERS_FILE to a users file (make password "
+                "hashes with 'python -m dashboard hash-password'; docs/dashboard.md, \"Users "
+                "and roles\"), or listen on 127.0.0.1 (PA_DASHBOARD_HOST)"
             )
 
 

@@ -2,7 +2,8 @@
 
 Each group of commands lives in its own module with a ``register(subparsers)`` function;
 this module only assembles them and translates errors into exit codes in one place:
-0 success, 2 input rejected (reason on stderr, one line), 1 any other error.
+0 success, 2 input rejected or an operator's change refused (reason on stderr, one line),
+1 any other error.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from privacy.errors import InputRejected, PipelineError
+from privacy.errors import InputRejected, PipelineError, TermsChangeRefused
 
 EXIT_OK, EXIT_ERROR, EXIT_REJECTED = 0, 1, 2
 
@@ -42,6 +43,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except InputRejected as exc:
         print(f"rejected: {exc}", file=sys.stderr)
+        return EXIT_REJECTED
+    except TermsChangeRefused as exc:
+        print(f"refused: {exc}", file=sys.stderr)
         return EXIT_REJECTED
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)

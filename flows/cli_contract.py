@@ -105,7 +105,12 @@ def _render(report: Any) -> str:
     ]
     width = max((len(r.rule) for r in report.rules), default=4)
     for r in report.rules:
-        status = "ok" if r.failed_count == 0 else f"FAILED {r.failed_count}"
+        if r.failed_count == 0:
+            status = "ok"
+        elif r.rejects:
+            status = f"FAILED {r.failed_count}"
+        else:
+            status = f"{r.failed_count} set to null (the file goes on)"
         lines.append(f"  {r.rule:<{width}}  {r.column or '-'}: {status}")
     clamped = {m: n for m, n in report.clamped.items() if n}
     if clamped:

@@ -85,6 +85,7 @@ def cmd_process(args: argparse.Namespace) -> int:
 
     if not args.verbose:
         _quiet_prefect_console()
+    settings.pseudonym_key_bytes()  # refuse a missing or short key before anything runs
     info = _drop(settings, Path(args.file), args.dataset)
     contract = str(Path(args.contract).resolve()) if args.contract else None
     state = process_object(
@@ -98,6 +99,9 @@ def cmd_process(args: argparse.Namespace) -> int:
     message = " ".join((state.message or "").split())
     if state.name == "Rejected":
         raise InputRejected(message)
+    if state.name == "TermsChanged":
+        print(f"refused: {message}", file=sys.stderr)
+        return 2
     if state.is_failed() or state.is_crashed():
         raise PipelineError(message or f"the run ended {state.name}")
     if state.name == "BudgetExhausted":

@@ -3,8 +3,10 @@
     landing/<dataset>/<file>          raw files as dropped
     quarantine/<dataset>/<file>       refused files, moved intact
     quarantine/<dataset>/<file>.report.json   counts-only reason
-    masked/<dataset>/<file stem>-<etag8>.parquet   masked output
+    masked/<dataset>/<file stem>-<etag8>.parquet   masked output (k-anonymous), for downstream use
     masked/<dataset>/<file stem>-<etag8>.report.json   counts-only privacy report
+    release-input/<dataset>/<file stem>-<etag8>.parquet   what the DP releases read: masked
+                                      but not suppressed (pipeline only; see privacy.masking)
 
 Keys are validated before any I/O: no `..`, no absolute paths, a safe character set.
 """
@@ -17,7 +19,7 @@ from pathlib import PurePosixPath
 
 from privacy.errors import InvalidKey
 
-AREAS = ("landing", "quarantine", "masked")
+AREAS = ("landing", "quarantine", "masked", "release-input")
 DATASET_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 FILE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+() -]{0,199}$")
 SUPPORTED_SUFFIXES = (".csv", ".tsv", ".txt", ".json", ".jsonl", ".ndjson", ".parquet", ".pq")
@@ -66,6 +68,9 @@ class LandingKey:
 
     def masked_key(self, etag: str) -> str:
         return f"masked/{self.dataset}/{self.stem}-{_short(etag)}.parquet"
+
+    def release_input_key(self, etag: str) -> str:
+        return f"release-input/{self.dataset}/{self.stem}-{_short(etag)}.parquet"
 
     def masked_report_key(self, etag: str) -> str:
         return f"masked/{self.dataset}/{self.stem}-{_short(etag)}.report.json"

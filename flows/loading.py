@@ -1,7 +1,9 @@
 """Readers: a file on disk becomes a polars LazyFrame, with size, format and encoding guards.
 
-CSV is read with every column as text; the contract's types are applied later by
-``privacy.validation.conform`` so that a bad value is counted, not fatal. Every refusal is an
+CSV, JSON and JSON Lines are read with every value as text (a JSON number becomes its
+digits, a nested value its JSON text); the contract's types are applied later by
+``privacy.validation.conform`` so that a bad value is counted and set to null, not fatal:
+no row's value decides another row's type or the fate of the file. Every refusal is an
 ``InputRejected`` whose message holds counts, column names and hints, never a value: polars'
 own error messages can quote cell contents, so they are never passed on.
 """
@@ -82,7 +84,7 @@ def load_file(
     if fmt == "csv":
         return _load_csv(path, head, opts)
     if fmt == "jsonl":
-        return _guard_schema(pl.scan_ndjson(path, infer_schema_length=10_000))
+        return _load_jsonl(path)
     return _load_json(path)
 
 
@@ -176,13 +178,32 @@ def _load_json(path: Path) -> pl.LazyFrame:
     bad = sum(1 for r in raw if not isinstance(r, dict))
     if bad:
         raise InputRejected(f"{bad} of {len(raw)} JSON array items are not objects")
+    names: dict[str, None] = {}
+    for r in raw:
+        names.update(dict.fromkeys(r))
+    columns = {n: [_json_text(r.get(n)) for r in raw] for n in names}
+    return pl.DataFrame(columns, schema=dict.fromkeys(names, pl.String)).lazy()
+
+
+def _json_text(value: object) -> str | None:
+    """One JSON value as the text a CSV cell would hold (None stays None)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return json.dumps(value, ensure_ascii=False)  # nested: unreadable as any other type
+
+
+def _load_jsonl(path: Path) -> pl.LazyFrame:
+    """JSON Lines, every value as text: the column names come from a scan of every line
+    (a key seen in one line only is still a column), then the values are read as text."""
     try:
-        frame = pl.from_dicts(raw, infer_schema_length=None)
-    except (pl.exceptions.PolarsError, TypeError, ValueError):
-        raise InputRejected(
-            "the JSON rows have inconsistent types that cannot form a table"
-        ) from None
-    return _guard_schema(frame.lazy())
+        names = pl.scan_ndjson(path, infer_schema_length=None).collect_schema().names()
+    except pl.exceptions.PolarsError as exc:
+        raise InputRejected(f"the file cannot be read ({type(exc).__name__})") from None
+    return _guard_schema(pl.scan_ndjson(path, schema=dict.fromkeys(names, pl.String)))
 
 
 def _guard_schema(lf: pl.LazyFrame) -> pl.LazyFrame:

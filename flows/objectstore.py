@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from flows.keys import AREAS
 from flows.settings import Settings
 from privacy.errors import InvalidKey, PipelineError, StorageUnavailable
 
@@ -78,7 +79,7 @@ class LocalStore:
         self.root = root.resolve()
         self.bucket = bucket
         self._digests: dict[tuple[str, int, int], str] = {}
-        for area in ("landing", "quarantine", "masked"):
+        for area in AREAS:
             (self.root / area).mkdir(parents=True, exist_ok=True)
 
     def describe(self) -> str:

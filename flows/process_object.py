@@ -40,7 +40,14 @@ from flows.settings import Settings
 from flows.stages import mask_staged, validate_and_stage
 from privacy.budget import PrivacyLoss
 from privacy.contract import Contract, find_contract, load_contract
-from privacy.errors import BudgetExhausted, ContractError, InputRejected, PipelineError
+from privacy.errors import (
+    BudgetExhausted,
+    BudgetTermsChanged,
+    ContractError,
+    InputRejected,
+    PipelineError,
+)
+from privacy.keys import dataset_key
 from privacy.masking import mask_summary
 from privacy.reports import PrivacyReport, achieved_k
 
@@ -64,6 +71,10 @@ class Outcome:
     columns_pseudonymized: int = 0
     columns_generalized: int = 0
     achieved_k: int | None = None
+    #: cell values set to null (unreadable, outside public keys, NaN/inf), then handled by
+    #: their column's missing policy; ``notes`` says where (counts only)
+    values_nulled: int = 0
+    notes: str | None = None
     epsilon_spent: float = 0.0
     delta_spent: float = 0.0
     releases: int = 0
@@ -167,7 +178,7 @@ def mask_object(
     """load -> conform -> validate -> mask -> write masked Parquet; returns counts only."""
     log = _logger()
     store = open_store(settings)
-    key = settings.pseudonym_key_bytes()
+    key = dataset_key(settings.pseudonym_key_bytes(), contract)
     with (
         store.local_copy(landing.key) as path,
         tempfile.TemporaryDirectory(prefix="pa-mask-") as tmp,
@@ -191,9 +202,13 @@ def mask_object(
         )
         if not report.ok:
             raise InputRejected(report.reason())
+        notes = report.notes()
+        if notes:
+            log.warning("%s", notes)
         out = Path(tmp) / "masked.parquet"
+        release_out = Path(tmp) / "release-input.parquet"
         try:
-            stats = mask_staged(staged, contract, key, out, report.rows)
+            stats = mask_staged(staged, contract, key, out, report.rows, release_out)
             qis = contract.quasi_identifiers
             k = achieved_k(pl.scan_parquet(out), qis) if qis else None
         except pl.exceptions.PolarsError as exc:
@@ -213,21 +228,27 @@ def mask_object(
             achieved_k=k,
         )
         masked_key = landing.masked_key(etag)
+        release_key = landing.release_input_key(etag)
+        store.put_file(release_key, release_out)
         store.put_file(masked_key, out)
         store.put_bytes(
             landing.masked_report_key(etag), privacy_report.model_dump_json(indent=2).encode()
         )
         log.info(
-            "masked %s -> %s rows (%s suppressed for k-anonymity, %s dropped for missing "
-            "values); wrote %s",
+            "masked %s -> %s rows (%s suppressed for k-anonymity in the masked file only, %s "
+            "dropped for missing values); wrote %s and the release input %s",
             report.rows,
             rows_out,
             suppressed,
             dropped_missing,
             masked_key,
+            release_key,
         )
         return {
             "masked_key": masked_key,
+            "release_key": release_key,
+            "values_nulled": report.values_nulled,
+            "notes": notes,
             "rows_in": report.rows,
             "rows_out": rows_out,
             "rows_suppressed": suppressed,
@@ -243,9 +264,10 @@ def mask_object(
 @task(name="release", cache_policy=NO_CACHE, persist_result=False)
 @_sanitized
 def release_and_publish(
-    settings: Settings, contract: Contract, obj: ObjectVersion, masked_key: str, run: RunRecord
+    settings: Settings, contract: Contract, obj: ObjectVersion, release_key: str, run: RunRecord
 ) -> dict[str, Any]:
-    """Reserve budget, release through OpenDP, publish everything in one transaction."""
+    """Reserve budget, release through OpenDP from the release input (masked but not
+    suppressed: see ``privacy.masking``), publish everything in one transaction."""
     log = _logger()
     store = open_store(settings)
     agg = AggregateStore(settings.aggregate_store_url)
@@ -253,7 +275,7 @@ def release_and_publish(
     loss = PrivacyLoss(contract.budget.epsilon_per_release, contract.budget.release_delta)
     reservation = agg.reserve(contract, loss, obj=obj, run_id=run.run_id)
     try:
-        with store.local_copy(masked_key) as path:
+        with store.local_copy(release_key) as path:
             release_set = release_analyses(
                 pl.scan_parquet(path), contract, loss, cache=CalibrationCacheInStore(agg)
             )
@@ -326,6 +348,7 @@ def _artifact(outcome: Outcome, privacy_md: str | None) -> None:
         ("columns pseudonymized", outcome.columns_pseudonymized),
         ("columns generalized", outcome.columns_generalized),
         ("achieved k", outcome.achieved_k),
+        ("values set to null", outcome.values_nulled),
         ("releases published", outcome.releases),
         ("ε spent", f"{outcome.epsilon_spent:g}"),
         ("δ spent", f"{outcome.delta_spent:g}"),
@@ -334,6 +357,8 @@ def _artifact(outcome: Outcome, privacy_md: str | None) -> None:
     md += "\n".join(f"| {k} | {'–' if v is None else v} |" for k, v in rows)
     if outcome.reason:
         md += f"\n\n**Reason:** {outcome.reason}\n"
+    if outcome.notes:
+        md += f"\n\n**Values:** {outcome.notes}\n"
     if privacy_md:
         md += "\n\n" + privacy_md
     try:
@@ -406,16 +431,23 @@ def run_pipeline(
             )
         except ContractError as exc:
             raise InputRejected(str(exc)) from None
+        # the contract's budget terms must be the pinned ones before anything is computed;
+        # otherwise the file waits in landing/ until an operator runs `budget set`
+        agg.register_dataset(contract)
         masked = mask_object(quote(settings), quote(contract), quote(landing), obj.etag)
         privacy_md = masked.pop("report_markdown", None)
         for name in _COUNTS:
             setattr(outcome, name, masked[name])
             setattr(run, name, masked[name])
         outcome.achieved_k, outcome.masked_key = masked["achieved_k"], masked["masked_key"]
+        outcome.values_nulled, outcome.notes = masked["values_nulled"], masked["notes"]
+        run.values_nulled, run.notes = masked["values_nulled"], masked["notes"]
         try:
             published = release_and_publish(
-                quote(settings), quote(contract), quote(obj), masked["masked_key"], quote(run)
+                quote(settings), quote(contract), quote(obj), masked["release_key"], quote(run)
             )
+        except BudgetTermsChanged:
+            raise  # terms changed between registration and reservation: handled below
         except BudgetExhausted as exc:
             outcome.status, outcome.reason = "budget_exhausted", str(exc)
             run.status, run.reason, run.finished_at = "budget_exhausted", str(exc), utcnow()
@@ -436,6 +468,14 @@ def run_pipeline(
         return outcome, Completed(
             message=f"published {outcome.releases} releases at ε={outcome.epsilon_spent:g}"
         )
+    except BudgetTermsChanged as exc:
+        reason = str(exc)
+        outcome.status, outcome.reason = "terms_changed", reason
+        run.status, run.reason, run.finished_at = "terms_changed", reason, utcnow()
+        agg.record_run(run)
+        log.error("refused, the file stays in landing/ until the terms agree: %s", reason)
+        _artifact(outcome, privacy_md)
+        return outcome, Failed(name="TermsChanged", message=reason)
     except ObjectVanished as exc:
         prior = agg.find_published(obj)
         outcome.status = "duplicate" if prior else "missing"

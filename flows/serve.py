@@ -21,6 +21,7 @@ from prefect.runner import Runner
 from flows.process_object import FLOW_NAME, process_object
 from flows.settings import Settings
 from flows.sweep import sweep_landing
+from privacy.errors import PipelineError
 
 log = logging.getLogger("privacy_analytics.serve")
 
@@ -113,6 +114,11 @@ def main() -> None:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s serve %(levelname)s %(message)s"
     )
+    try:
+        settings.pseudonym_key_bytes()  # a short or exposed key stops the worker at start-up
+    except PipelineError as exc:
+        log.error("%s", exc)
+        raise SystemExit(2) from None
     if settings.warm_start:
         enable_warm_start()
     try:

@@ -16,6 +16,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from privacy.errors import PipelineError
+from privacy.keys import check_master_key
 
 
 class Settings(BaseSettings):
@@ -37,8 +38,10 @@ class Settings(BaseSettings):
     )
     pseudonym_key: SecretStr | None = Field(
         default=None,
-        description="Secret key for keyed (HMAC-SHA256) pseudonyms. If unset, `up` generates "
-        "one into `<state dir>/pseudonym.key` on first start. Never logged.",
+        description="Master key for keyed (HMAC-SHA256) pseudonyms, at least 32 bytes; each "
+        "dataset derives its own key from it (HKDF-SHA256 with the dataset's name, or its "
+        "`linkage_group`). If unset, `up` generates one into `<state dir>/pseudonym.key` "
+        "(mode 0600; a key file others can read is refused) on first start. Never logged.",
     )
     s3_endpoint: str | None = Field(
         default=None,
@@ -128,12 +131,21 @@ class Settings(BaseSettings):
         return f"{self.event_namespace}.object.created"
 
     def pseudonym_key_bytes(self) -> bytes:
-        """The pseudonym key; falls back to the key file `up` keeps in the state dir."""
+        """The master pseudonym key (each dataset derives its own from it, see
+        ``privacy.masking.dataset_key``); falls back to the key file `up` keeps in the state
+        dir. Refuses a key shorter than 32 bytes and a key file others may read."""
         if self.pseudonym_key is not None and self.pseudonym_key.get_secret_value():
-            return self.pseudonym_key.get_secret_value().encode()
+            key = self.pseudonym_key.get_secret_value().encode()
+            return _checked_key(key, "PA_PSEUDONYM_KEY")
         path = self.state / "pseudonym.key"
         if path.is_file():
-            return path.read_text().strip().encode()
+            mode = path.stat().st_mode & 0o777
+            if mode & 0o077:
+                raise PipelineError(
+                    f"the pseudonym key file {path} may be read by other users (mode "
+                    f"{mode:04o}); run 'chmod 600 {path}' and start again"
+                )
+            return _checked_key(path.read_text().strip().encode(), str(path))
         raise PipelineError(
             "no pseudonym key: set PA_PSEUDONYM_KEY, or run 'privacy-analytics up' once to "
             f"generate {path}"
@@ -171,3 +183,10 @@ class Settings(BaseSettings):
         if self.uses_s3 and missing:
             verb = "is" if len(missing) == 1 else "are"
             raise PipelineError(f"PA_S3_ENDPOINT is set but {' and '.join(missing)} {verb} missing")
+
+
+def _checked_key(key: bytes, where: str) -> bytes:
+    try:
+        return check_master_key(key)
+    except PipelineError as exc:
+        raise PipelineError(f"{where}: {exc}") from None

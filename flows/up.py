@@ -154,6 +154,7 @@ def wait_http(
 
 def run_up(settings: Settings, *, out: Callable[[str], None]) -> int:
     settings.ensure_secrets()
+    settings.pseudonym_key_bytes()  # a short key or a key file others can read: stop here
     settings.prefect_home.mkdir(parents=True, exist_ok=True)
     settings.objects_dir.mkdir(parents=True, exist_ok=True)
     api_url = f"http://127.0.0.1:{settings.prefect_port}/api"

@@ -66,6 +66,36 @@ class BudgetExhausted(PipelineError):
     kind = "budget_exhausted"
 
 
+class BudgetTermsChanged(PipelineError):
+    """A dataset's contract differs from the budget terms pinned in the aggregate store at
+    its first registration (ε cap, δ cap, policy, window, privacy unit, rows per unit);
+    nothing was released. Only an operator changes pinned terms, with
+    ``privacy-analytics budget set``, which logs every change.
+
+    >>> raise BudgetTermsChanged(
+    ...     "dataset 'employees': the contract changes its pinned budget terms: epsilon_cap 50 -> 60 "
+    ...     "(raises the cap); nothing was released. If your privacy policy allows it, an operator "
+    ...     'runs: privacy-analytics budget set employees --epsilon-cap 60 --force --reason "..."'
+    ... )
+    """
+
+    kind = "terms_changed"
+
+
+class TermsChangeRefused(PipelineError):
+    """An operator's change of pinned budget terms was refused: it weakens the guarantee
+    without ``--force``, names an unknown dataset, or changes nothing; nothing was changed.
+
+    >>> raise TermsChangeRefused(
+    ...     "dataset 'employees': this change weakens the guarantee and needs --force: "
+    ...     "epsilon_cap 50 -> 60 (raises the cap); nothing was changed. If your privacy policy "
+    ...     "allows it, run again with --force"
+    ... )
+    """
+
+    kind = "terms_refused"
+
+
 class StorageUnavailable(PipelineError):
     """The object store or the aggregate store cannot be reached; retrying may help.
 

@@ -1,6 +1,7 @@
 """Masking: drop, pseudonymize, generalize and suppress, as pure lazy polars transforms.
 
-``mask(conformed, contract, key)`` applies, in this order:
+``release_input(conformed, contract, key)`` applies, in this order, steps that are all
+row-wise (each row's output depends on that row alone):
 
 1. rows with a null in a ``missing: drop_row`` column are dropped;
 2. generalization of the columns that declare ``generalize`` (numeric bands, date
@@ -8,15 +9,29 @@
 3. columns whose action is ``drop`` (identifiers, free text and ignored columns by default)
    are removed; columns whose action is ``pseudonymize`` become keyed HMAC-SHA256 tokens
    (``pa1_`` + 64 hex digits) computed by the polars-hash plugin, byte-for-byte Python's
-   ``hmac.new(key, value.encode(), "sha256").hexdigest()``;
+   ``hmac.new(key, value.encode(), "sha256").hexdigest()``.
+
+That frame is what the DP releases read. ``mask(conformed, contract, key)`` adds
+
 4. k-anonymity (and optional l-diversity) over the quasi-identifiers, on the generalized
    values: rows of classes smaller than k are suppressed (``privacy.anonymity``). Pass
    ``keep_classes=kept_classes(conformed, contract).collect(engine="streaming")`` to scan
    the input once (bounded memory on big files); without it the plan scans it twice.
 
-Pseudonyms are stable across files for one key, so a person's rows can be bounded. Key
-rotation: a new key gives new tokens for everyone; tokens made under the old key no longer
-link to new ones. Rotate between datasets' lifetimes, or re-mask the kept raw files.
+**The rule** (ARCHITECTURE invariant 8): every step between the raw file and OpenDP's input
+is row-wise or bounded per person, so that adding or removing one person changes OpenDP's
+input by at most that person's rows. Suppression is global and data-dependent (one added
+person can bring a whole small class back), so it shapes only the masked Parquet written
+for downstream use, never the release input. ``tests/unit/privacy/test_stability.py``
+guards this.
+
+**Keys.** Each dataset pseudonymizes with its own key, ``dataset_key(master, contract)``:
+HKDF-SHA256 of the master key with the dataset's name, so the same person's tokens do not
+link across datasets; contracts that name the same ``linkage_group`` share a key (and
+tokens). Pseudonyms are stable across a dataset's files, so a person's rows can be bounded.
+Key rotation: a new master key gives new tokens for everyone; tokens made under the old key
+no longer link to new ones. Rotate between datasets' lifetimes, or re-mask the kept raw
+files.
 
 ``mask_columns(contract)`` names the conformed columns ``mask`` reads (what a staged copy
 of the conformed rows must hold); ``MASKED_PARQUET`` are the options to write its output.
@@ -192,6 +207,42 @@ def kept_classes(lf: pl.LazyFrame, contract: Contract) -> pl.LazyFrame:
     return anonymity.kept_classes(g, qis, contract.anonymity.k, sensitive=sensitive, l_div=l_div)
 
 
+def release_input(lf: pl.LazyFrame, contract: Contract, key: bytes) -> pl.LazyFrame:
+    """The rows DP releases read: drop-row policies, generalization and pseudonyms applied
+    to a conformed frame, row by row; no suppression (see the module docstring)."""
+    return _finish(_generalized(lf, contract), contract, key)
+
+
+def suppresses(contract: Contract) -> bool:
+    """Whether masking removes small classes (k > 1 or l-diversity over kept QIs)."""
+    _, l_div = _l_div(contract)
+    return bool(_qis(contract)) and (contract.anonymity.k > 1 or l_div is not None)
+
+
+def suppress_small_classes(
+    masked: pl.LazyFrame, contract: Contract, *, keep_classes: pl.DataFrame | None = None
+) -> pl.LazyFrame:
+    """k-anonymity (and l-diversity) suppression of a ``release_input`` frame: the masked
+    rows for downstream use. Classes over pseudonyms are the classes over the values (a
+    keyed hash is one-to-one), so suppressing after pseudonymization equals suppressing
+    before. ``keep_classes``: the collected ``kept_classes`` of this frame."""
+    sensitive, l_div = _l_div(contract)
+    return anonymity.suppress(
+        masked, _qis(contract), contract.anonymity.k, sensitive=sensitive, l_div=l_div,
+        keep=keep_classes,
+    )  # fmt: skip
+
+
+def masked_kept_classes(masked: pl.LazyFrame, contract: Contract) -> pl.LazyFrame:
+    """``kept_classes`` of a ``release_input`` frame (pseudonymized columns included)."""
+    sensitive, l_div = _l_div(contract)
+    qis = _qis(contract)
+    cols = list(dict.fromkeys([*qis, *([sensitive] if sensitive else [])]))
+    return anonymity.kept_classes(
+        masked.select(cols), qis, contract.anonymity.k, sensitive=sensitive, l_div=l_div
+    )
+
+
 def mask(
     lf: pl.LazyFrame,
     contract: Contract,
@@ -199,7 +250,8 @@ def mask(
     *,
     keep_classes: pl.DataFrame | None = None,
 ) -> pl.LazyFrame:
-    """Mask a conformed frame (see the module docstring); pure and lazy.
+    """Mask a conformed frame for downstream use (see the module docstring); pure and lazy.
+    DP releases read ``release_input`` instead: this adds small-class suppression.
 
     Suppression runs on the generalized values before pseudonymization (a keyed hash is
     one-to-one, so the classes are the same). ``keep_classes``: the collected

@@ -9,11 +9,11 @@ Privacy, step by step:
 
 * **Privacy unit.** With ``contract.privacy_unit`` the input metric is OpenDP's
   ``SymmetricIdDistance`` on that column (d_in = 1 person) and every plan starts with
-  ``truncate_per_group(max_rows_per_unit)`` (and, for private group keys, a bound on the
-  groups one person may touch). A ``per_unit`` spec instead reduces the frame to one row
-  per person (``group_by(unit)``) first, so the distinct-people count has sensitivity 1.
-  Without a unit column the metric is the symmetric distance with d_in =
-  ``max_rows_per_unit`` rows.
+  ``truncate_per_group(max_rows_per_unit)``, keeping a random sample of each person's rows,
+  never the first ones in file order (and, for private group keys, a bound on the groups
+  one person may touch). A ``per_unit`` spec instead reduces the frame to one row per
+  person (``group_by(unit)``) first, so the distinct-people count has sensitivity 1. With
+  ``rows_are_people`` the metric is the symmetric distance with d_in = 1 row.
 * **Public parameters only.** Clamping bounds, histogram edges, quantile candidates, group
   keys and ``max_rows_per_file`` (OpenDP's ``max_length``) come from the contract. Groups
   whose keys the contract does not declare are released only through OpenDP's threshold
@@ -507,14 +507,19 @@ class ReleaseEngine:
             # one row per person: a person changes the aggregates below by at most 1 row
             return lf.group_by(UNIT).agg(pl.len().alias("__rows__")).select(*aggs)
         if self.prepared.has_unit:
-            # truncate_per_group(k, keep="first"): at most k rows per person (the first k
-            # in file order; twice as fast as a random k and just as private)
-            lf = lf.filter(pl.int_range(pl.len()).over(UNIT) < k)
+            # truncate_per_group(k, keep="sample"): at most k rows per person, a uniformly
+            # random k of them. Keeping the first k in file order would be as private but
+            # biased: in a file sorted by date, people with many rows would lose their
+            # later rows only, and a flat trend would read as a fall.
+            lf = lf.filter(pl.int_range(pl.len()).shuffle().over(UNIT) < k)
         if not spec.by:
             return lf.select(*aggs)
         if self.prepared.has_unit and spec.keys is None:
             # truncate_num_groups: a person touches at most k groups (OpenDP reads `< k + 1`
-            # as the bound k+1 and takes the minimum with the k rows kept above)
+            # as the bound k+1 and takes the minimum with the k rows kept above). After the
+            # row truncation a person has at most k rows, so at most k groups: this filter
+            # never drops a row (which groups it would keep does not matter); it is there
+            # for OpenDP to see the bound.
             ranks = pl.struct(*spec.by).rank("dense")
             lf = lf.filter(ranks.over(UNIT) < k + 1)
         grouped = lf.group_by(*spec.by).agg(*aggs)

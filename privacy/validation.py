@@ -6,9 +6,18 @@ Two steps, both on lazy polars frames:
     Selects the contract's columns in contract order (missing or, by default, extra columns
     raise ``ContractViolation``), trims text, turns empty text into null and casts every
     column to its declared type with ``strict=False``: a value that cannot be read becomes
-    null (and is counted by ``validate``). NaN and infinities count as unreadable floats.
-    The plan is three chained selects (trim, parse, finish: see ``_steps``) so that each
-    value is parsed once; ``conform_expr`` is the same conversion as one expression.
+    null (and is counted by ``validate``). NaN and infinities count as unreadable floats,
+    and a dimension's value outside its public ``keys`` becomes null too. Every step is
+    row-wise: one person's bad value changes that row only, never the fate of the file
+    (ARCHITECTURE invariants 7 and 8). The plan is three chained selects (trim, parse,
+    finish: see ``_steps``) so that each value is parsed once, plus the keys step;
+    ``conform_expr`` is the same conversion as one expression.
+
+    What then happens to a nulled value is the column's ``missing`` policy (kept as null,
+    its row dropped, or the file refused under ``missing: reject``). Whole-file rejection
+    is for structural problems (format, encoding, header, declared columns missing or
+    extra), for ``missing: reject`` and ``unique`` columns, for user expectations, and for
+    contracts that opt in with ``on_bad_value: reject``.
 
 ``validate(raw, conformed, contract, expectations_dir=...)``
     Builds the Great Expectations suite of the contract and reports, per rule, how many
@@ -76,6 +85,7 @@ GE_RESULT_FORMAT: dict[str, Any] = {
 _TYPE_OK = "__type_ok__"
 _Step = Callable[[pl.Expr], pl.Expr]
 _RAW = "__pa_raw__"
+_OUT = "__pa_outside_keys__"
 
 
 # --------------------------------------------------------------------------- conform
@@ -189,10 +199,19 @@ def _steps(col: Column, dtype: pl.DataType) -> tuple[_Step, _Step, _Step]:
     return _steps_text(col) if dtype == pl.String else _steps_typed(col, dtype)
 
 
-def conform_expr(name: str, col: Column, dtype: pl.DataType) -> pl.Expr:
-    """The expression that turns raw column ``name`` (of ``dtype``) into its contract type."""
+def _in_keys(value: pl.Expr, keys: list[str]) -> pl.Expr:
+    """True where a conformed value is present but not one of the public ``keys``."""
+    return value.is_not_null() & ~value.cast(pl.String).is_in(keys)
+
+
+def conform_expr(name: str, col: Column, dtype: pl.DataType, *, keys: bool = True) -> pl.Expr:
+    """The expression that turns raw column ``name`` (of ``dtype``) into its contract type
+    (``keys=False``: without nulling values outside the column's public keys)."""
     prepare, parse, finish = _steps(col, dtype)
-    return finish(parse(prepare(pl.col(name)))).cast(DTYPES[col.type]).alias(name)
+    value = finish(parse(prepare(pl.col(name)))).cast(DTYPES[col.type])
+    if keys and col.keys is not None:
+        value = pl.when(_in_keys(value, col.keys)).then(None).otherwise(value)
+    return value.alias(name)
 
 
 def _raw_present(name: str, dtype: pl.DataType) -> pl.Expr:
@@ -252,13 +271,22 @@ def _checked(
         for n in flagged
     ]
     parsed = prepared.select(*(steps[n][1](pl.col(n)).alias(n) for n in names), *flags)
-    return parsed.select(
+    finished = parsed.select(
         *(
             steps[n][2](pl.col(n)).cast(DTYPES[contract.columns[n].type]).alias(n)
             for n in names
         ),
         *(pl.col(_RAW + n) for n in flagged),
     )
+    keyed = {n: keys for n in names if (keys := contract.columns[n].keys) is not None}
+    if not keyed:
+        return finished
+    # a value outside a dimension's public keys is a bad value: null, flagged for the count
+    exprs: list[pl.Expr] = []
+    for n, keys in keyed.items():
+        outside = _in_keys(pl.col(n), keys)
+        exprs += [pl.when(outside).then(None).otherwise(pl.col(n)).alias(n), outside.alias(_OUT + n)]
+    return finished.with_columns(exprs)
 
 
 def conform(lf: pl.LazyFrame, contract: Contract) -> pl.LazyFrame:
@@ -286,6 +314,10 @@ class RuleResult(BaseModel):
     rule: str
     column: str | None = None
     failed_count: int = Field(ge=0)
+    #: whether a failure refuses the whole file; per-row rules (a value that cannot be read
+    #: or lies outside its public keys) only null the value unless the contract opts in
+    #: with ``on_bad_value: reject``
+    rejects: bool = True
 
     def describe(self) -> str:
         where = f" on '{self.column}'" if self.column is not None else ""
@@ -294,6 +326,15 @@ class RuleResult(BaseModel):
         if self.rule == "no_extra_columns":
             return f"column '{self.column}' is not in the contract"
         return f"{self.rule}{where}: {_plural(self.failed_count, 'row')}"
+
+    def describe_nulled(self) -> str:
+        """A per-row rule's count as a note: ``2 values outside the public keys of 'team'``."""
+        n = _plural(self.failed_count, "value")
+        if self.rule == "in_keys":
+            return f"{n} outside the public keys of '{self.column}'"
+        if self.rule == "type":
+            return f"{_plural(self.failed_count, 'unreadable value')} in '{self.column}'"
+        return f"{n} failing {self.rule} in '{self.column}'"
 
 
 class GeResult(BaseModel):
@@ -325,11 +366,36 @@ class ValidationReport(BaseModel):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def ok(self) -> bool:
-        return all(r.failed_count == 0 for r in self.rules)
+        """No rule that refuses the file failed (per-row problems only null values)."""
+        return all(r.failed_count == 0 for r in self.rules if r.rejects)
 
     @property
     def failures(self) -> list[RuleResult]:
-        return [r for r in self.rules if r.failed_count > 0]
+        """The failed rules that refuse the file."""
+        return [r for r in self.rules if r.failed_count > 0 and r.rejects]
+
+    @property
+    def nulled(self) -> list[RuleResult]:
+        """Per-row rules that failed: their values were set to null, the file goes on."""
+        return [r for r in self.rules if r.failed_count > 0 and not r.rejects]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def values_nulled(self) -> int:
+        """How many cell values were set to null (then the column's missing policy applied)."""
+        return sum(r.failed_count for r in self.nulled)
+
+    def notes(self) -> str | None:
+        """One counts-only line on the values set to null, for operators (None: none)."""
+        nulled = self.nulled
+        if not nulled:
+            return None
+        shown = "; ".join(r.describe_nulled() for r in nulled[:6])
+        more = f"; and {len(nulled) - 6} more columns" if len(nulled) > 6 else ""
+        return (
+            f"{_plural(self.values_nulled, 'value')} set to null, then handled by the "
+            f"column's missing policy: {shown}{more}"
+        )
 
     def reason(self) -> str:
         """One line naming the failing rules, columns and counts (never values)."""
@@ -511,8 +577,7 @@ def validation_counts(raw: pl.LazyFrame, contract: Contract) -> pl.LazyFrame:
         if can_fail:
             reduce.append(pl.col(_RAW + name).sum().alias(f"raw_nn:{name}"))
         if col.keys is not None:
-            outside = c.is_not_null() & ~c.cast(pl.String).is_in(col.keys)
-            reduce.append(outside.sum().alias(f"in_keys:{name}"))
+            reduce.append(pl.col(_OUT + name).sum().alias(f"in_keys:{name}"))
         if col.bounds is not None:
             lo, hi = col.bounds
             reduce.append(((c < lo) | (c > hi)).sum().alias(f"clamped:{name}"))
@@ -525,7 +590,7 @@ def _evidence_filter(schema: pl.Schema, contract: Contract, present: list[str]) 
     bad: list[pl.Expr] = []
     for name in present:
         col = contract.columns[name]
-        conf = conform_expr(name, col, schema[name])
+        conf = conform_expr(name, col, schema[name], keys=False)
         bad.append(_raw_present(name, schema[name]) & conf.is_null())
         if col.missing is Missing.REJECT:
             bad.append(conf.is_null())
@@ -542,7 +607,8 @@ def _evidence_frame(
     cols: list[pl.Expr] = []
     for name in present:
         col = contract.columns[name]
-        conf = conform_expr(name, col, schema[name])
+        # GE checks the keys itself: it sees the values before they are nulled
+        conf = conform_expr(name, col, schema[name], keys=False)
         cols.append(conf)
         cols.append((~_raw_present(name, schema[name]) | conf.is_not_null()).alias(_TYPE_OK + name))
     flt = _evidence_filter(schema, contract, present)
@@ -626,16 +692,24 @@ def validation_report(
     rows = counted["rows"]
     schema = raw.collect_schema()
     clamped: dict[str, int] = {}
+    per_row_rejects = contract.on_bad_value == "reject"
     for name in present:
         col = contract.columns[name]
         nn = counted.get(f"nn:{name}", 0)
-        type_failed = counted[f"raw_nn:{name}"] - nn if f"raw_nn:{name}" in counted else 0
-        rules.append(RuleResult(rule="type", column=name, failed_count=type_failed))
+        outside = counted.get(f"in_keys:{name}", 0)
+        type_failed = counted[f"raw_nn:{name}"] - nn - outside if f"raw_nn:{name}" in counted else 0
+        rules.append(
+            RuleResult(
+                rule="type", column=name, failed_count=type_failed, rejects=per_row_rejects
+            )
+        )
         if col.missing is Missing.REJECT:
             rules.append(RuleResult(rule="not_null", column=name, failed_count=rows - nn))
         if col.keys is not None:
             rules.append(
-                RuleResult(rule="in_keys", column=name, failed_count=counted[f"in_keys:{name}"])
+                RuleResult(
+                    rule="in_keys", column=name, failed_count=outside, rejects=per_row_rejects
+                )
             )
         if col.bounds is not None:
             clamped[name] = counted[f"clamped:{name}"]

@@ -1,5 +1,10 @@
-"""Privacy budget: per dataset a gauge of ε spent versus its cap, the ledger as a table, and
-a clear warning when the budget is exhausted."""
+"""Privacy budget: per dataset a gauge of ε spent versus its cap, the pinned budget terms
+and every change to them (shown as a change to the guarantee, weakening ones highlighted),
+the ledger as a table, and a clear warning when the budget is exhausted.
+
+A viewer page: ε and δ figures and budget terms only. Operators also see which run and
+object each ledger entry belongs to (object names are operator information).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,8 @@ import plotly.graph_objects as go
 from dash import ALL, Dash, Input, Output, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
-from analytics.queries import BudgetStatus, LedgerEntry
+from analytics.queries import BudgetStatus, LedgerEntry, TermsChange
+from dashboard.auth import current_user
 from dashboard.charts import plot_text
 from dashboard.components import (
     chart_card,
@@ -19,19 +25,38 @@ from dashboard.components import (
     exhausted_warning,
     fmt_epsilon,
     fmt_time,
+    footer,
     graph,
+    message,
     no_datasets,
     values_table,
 )
 from dashboard.exports import rows_to_csv, safe_filename
 from dashboard.services import Services
 from dashboard.theme import BLUE, GREEN, ORANGE, TEMPLATE_NAME, VERMILLION, install_template
+from dashboard.users import NOBODY, User
 from privacy.errors import PipelineError
 
 PAGE = "budget"
 LEDGER_ROWS = 50
-LEDGER_COLUMNS = ["id", "created_at", "state", "epsilon", "delta", "run_id", "object_key",
-                  "window_start", "committed_at", "cancelled_at"]
+TERMS_ROWS = 200
+LEDGER_COLUMNS = ["id", "created_at", "state", "epsilon", "delta", "window_start",
+                  "committed_at", "cancelled_at"]
+#: which run and object a spend belongs to: operators only
+OPERATOR_LEDGER_COLUMNS = ["run_id", "object_key"]
+TERMS_COLUMNS = ["id", "dataset", "changed_at", "actor", "reason", "setting", "old", "new",
+                 "weakens", "forced"]
+#: the "Download CSV" of a dataset's terms history is named "<dataset>:terms"
+TERMS_EXPORT = ":terms"
+SETTING_LABELS = {
+    "epsilon_cap": "ε cap",
+    "delta_cap": "δ cap",
+    "delta": "δ cap",
+    "policy": "policy",
+    "window": "window",
+    "privacy_unit": "privacy unit",
+    "max_rows_per_unit": "rows per person",
+}
 
 
 def layout(**_query: object) -> html.Div:
@@ -39,11 +64,15 @@ def layout(**_query: object) -> html.Div:
         html.H2("Privacy budget", className="mb-1"),
         html.P(
             "Each release spends privacy loss ε (and δ) from its dataset's budget. The ledger "
-            "records every spend; a dataset whose budget is spent releases nothing more.",
+            "records every spend; a dataset whose budget is spent releases nothing more. A "
+            "dataset's budget terms (caps, policy, privacy unit, rows per person) are pinned "
+            "when it is first registered; every change since is listed as a change to the "
+            "guarantee.",
             className="text-muted",
         ),
         dcc.Loading(html.Div(id=f"{PAGE}-content"), type="dot", delay_show=400),
         dcc.Download(id=f"{PAGE}-download"),
+        footer(PAGE),
     ], id=f"{PAGE}-page")
 
 
@@ -70,25 +99,109 @@ def gauge(b: BudgetStatus) -> go.Figure:
     return fig
 
 
-def ledger_rows(entries: list[LedgerEntry]) -> list[dict[str, Any]]:
-    return [
-        {
+def ledger_rows(entries: list[LedgerEntry], user: User = NOBODY) -> list[dict[str, Any]]:
+    rows = []
+    for e in entries:
+        row: dict[str, Any] = {
             "id": e.id,
             "created_at": e.created_at.isoformat(),
             "state": e.state,
             "epsilon": e.epsilon,
             "delta": e.delta,
-            "run_id": e.run_id,
-            "object_key": e.key,
             "window_start": e.window_start.isoformat() if e.window_start else None,
             "committed_at": e.committed_at.isoformat() if e.committed_at else None,
             "cancelled_at": e.cancelled_at.isoformat() if e.cancelled_at else None,
         }
-        for e in entries
+        if user.is_operator:
+            row.update(run_id=e.run_id, object_key=e.key)
+        rows.append(row)
+    return rows
+
+
+def ledger_columns(user: User) -> list[str]:
+    return LEDGER_COLUMNS + (OPERATOR_LEDGER_COLUMNS if user.is_operator else [])
+
+
+def terms_rows(changes: list[TermsChange]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": c.id, "dataset": c.dataset, "changed_at": c.changed_at.isoformat(),
+            "actor": c.actor, "reason": c.reason, "setting": c.setting, "old": c.old,
+            "new": c.new, "weakens": c.weakens, "forced": c.forced,
+        }
+        for c in changes
     ]
 
 
-def dataset_budget(b: BudgetStatus, entries: list[LedgerEntry]) -> html.Div:
+def setting_label(setting: str) -> str:
+    return SETTING_LABELS.get(setting, setting.replace("_", " "))
+
+
+def _change_text(c: TermsChange) -> str:
+    if c.old is None:
+        return f"set to {c.new}"
+    return f"{c.old} → {c.new}"
+
+
+def terms_history(b: BudgetStatus, changes: list[TermsChange]) -> Any:
+    """The history of the pinned budget terms, newest first: who changed what, when and
+    why, as a change to the guarantee; weakening changes stand out."""
+    if not changes:
+        return html.P("No change to the budget terms is recorded.", className="text-muted")
+    head = html.Thead(html.Tr([html.Th(h) for h in (
+        "When", "Who", "Term", "Change", "Why", "Effect on the guarantee")]))
+    rows = []
+    for c in changes:
+        effect: list[Any] = []
+        if c.old is None:
+            effect.append(dbc.Badge("initial terms", color="secondary", className="me-1"))
+        elif c.weakens:
+            effect.append(dbc.Badge("weakens the guarantee", color="light", text_color="danger",
+                                    className="me-1"))
+        else:
+            effect.append(dbc.Badge("keeps or strengthens it", color="success",
+                                    className="me-1"))
+        if c.forced:
+            effect.append(dbc.Badge("forced", color="dark"))
+        rows.append(html.Tr([
+            html.Td(fmt_time(c.changed_at), className="text-nowrap"),
+            html.Td(c.actor),
+            html.Td(setting_label(c.setting)),
+            html.Td(_change_text(c)),
+            html.Td(c.reason, className="small"),
+            html.Td(effect),
+        ], className="table-danger" if c.weakens else None,
+            id={"type": f"{PAGE}-terms-change", "name": f"{b.dataset}:{c.id}"}))
+    table = dbc.Table([head, html.Tbody(rows)], hover=True, responsive=True, size="sm",
+                      className="mb-0", id={"type": f"{PAGE}-terms", "name": b.dataset})
+    weakened = [c for c in changes if c.weakens]
+    lead: list[Any] = []
+    if weakened:
+        last = weakened[0]  # newest first
+        lead.append(message(
+            "The guarantee was weakened",
+            f"{len(weakened)} change(s) to the budget terms of '{b.dataset}' weaken its "
+            f"privacy guarantee; the latest: {setting_label(last.setting)} "
+            f"{_change_text(last)} on {fmt_time(last.changed_at)} by {last.actor} "
+            f"(reason: {last.reason}).",
+            None,
+            colour="danger",
+            id=f"{PAGE}-{b.dataset}-weakened",
+        ))
+    return html.Div([*lead, table])
+
+
+def _unit_text(b: BudgetStatus) -> str:
+    if b.privacy_unit and b.max_rows_per_unit is not None:
+        return (f"{b.privacy_unit}: at most {b.max_rows_per_unit} row(s) per person in a file "
+                "(more are dropped at random before release)")
+    if b.rows_are_people:
+        return "each row is a different person"
+    return "not pinned yet (registered before privacy units were pinned)"
+
+
+def dataset_budget(b: BudgetStatus, entries: list[LedgerEntry],
+                   changes: list[TermsChange] | None = None, user: User = NOBODY) -> html.Div:
     facts = [
         ("Cap", f"ε {fmt_epsilon(b.epsilon_cap)}, δ {b.delta_cap:g}"),
         ("Spent", f"ε {fmt_epsilon(b.epsilon_spent)}, δ {b.delta_spent:g}"),
@@ -97,11 +210,14 @@ def dataset_budget(b: BudgetStatus, entries: list[LedgerEntry]) -> html.Div:
         ("Per release", f"ε {fmt_epsilon(b.epsilon_per_release)}"),
         ("Policy", b.policy + (f" (window: {b.window}, since {fmt_time(b.window_start)})"
                                if b.window else " (spends add up forever)")),
+        ("Privacy unit", _unit_text(b)),
     ]
+    operator = user.is_operator
+    header = ["When", "State", "ε", "δ"] + (["Run", "Object"] if operator else [])
     table = values_table(
-        ["When", "State", "ε", "δ", "Run", "Object"],
-        [[fmt_time(e.created_at), e.state, fmt_epsilon(e.epsilon), f"{e.delta:g}", e.run_id,
-          e.key] for e in entries],
+        header,
+        [[fmt_time(e.created_at), e.state, fmt_epsilon(e.epsilon), f"{e.delta:g}",
+          *([e.run_id, e.key] if operator else [])] for e in entries],
     ) if entries else html.P("No ledger entries yet.", className="text-muted")
     body = [
         dbc.Row([
@@ -117,19 +233,36 @@ def dataset_budget(b: BudgetStatus, entries: list[LedgerEntry]) -> html.Div:
     if b.exhausted:
         parts.append(exhausted_warning(b.dataset, f"{PAGE}-{b.dataset}"))
     parts.append(chart_card(PAGE, b.dataset, "Budget and ledger", body))
+    parts.append(chart_card(PAGE, b.dataset + TERMS_EXPORT, "Changes to the guarantee",
+                            [terms_history(b, changes or [])]))
     return html.Div(parts)
 
 
-def render(services: Services) -> Any:
+def render(services: Services, user: User = NOBODY) -> Any:
     try:
         store = services.store()
         names = [d.name for d in store.datasets()]
         if not names:
             return no_datasets(PAGE)
-        return [dataset_budget(store.budget(n), store.ledger(n, limit=LEDGER_ROWS))
+        return [dataset_budget(store.budget(n), store.ledger(n, limit=LEDGER_ROWS),
+                               store.terms_changes(n, limit=TERMS_ROWS), user)
                 for n in names]
     except PipelineError as exc:
         return error_panel(exc, PAGE)
+
+
+def export_csv(services: Services, name: str, user: User) -> dict[str, Any]:
+    """The "Download CSV" of a dataset's ledger (``<dataset>``) or of its budget-terms
+    history (``<dataset>:terms``)."""
+    store = services.store()
+    if name.endswith(TERMS_EXPORT):
+        dataset = name.removesuffix(TERMS_EXPORT)
+        text = rows_to_csv(TERMS_COLUMNS, terms_rows(store.terms_changes(dataset,
+                                                                        limit=100_000)))
+        return dcc.send_string(text, safe_filename(dataset, "budget-terms"), type="text/csv")
+    entries = store.ledger(name, limit=100_000)
+    text = rows_to_csv(ledger_columns(user), ledger_rows(entries, user))
+    return dcc.send_string(text, safe_filename(name, "ledger"), type="text/csv")
 
 
 def register(app: Dash, services: Services) -> None:
@@ -139,7 +272,7 @@ def register(app: Dash, services: Services) -> None:
 
     @app.callback(Output(f"{PAGE}-content", "children"), Input("app-marker", "data"))
     def _render(_marker: str | None) -> Any:
-        return render(services)
+        return render(services, current_user())
 
     @app.callback(
         Output(f"{PAGE}-download", "data"),
@@ -150,10 +283,7 @@ def register(app: Dash, services: Services) -> None:
         trigger = ctx.triggered_id
         if not trigger or not any(clicks) or not ctx.triggered[0].get("value"):
             raise PreventUpdate
-        dataset = str(trigger["name"])
         try:
-            entries = services.store().ledger(dataset, limit=100_000)
+            return export_csv(services, str(trigger["name"]), current_user())
         except PipelineError:
             raise PreventUpdate from None
-        text = rows_to_csv(LEDGER_COLUMNS, ledger_rows(entries))
-        return dcc.send_string(text, safe_filename(dataset, "ledger"), type="text/csv")

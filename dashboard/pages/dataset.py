@@ -2,7 +2,7 @@
 histograms, trends with the forecast band, a correlation heatmap, and how to read them.
 
 Every number comes from ``latest_values`` (the latest release of each analysis) and the
-insights stored with those releases; the page computes nothing from data.
+insights stored with those releases; the page computes nothing from data. A viewer page.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from dash import ALL, Dash, Input, Output, State, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
 from analytics.queries import BudgetStatus, ValueRow
+from dashboard.auth import current_user
 from dashboard.charts import (
     EXPORT_COLUMNS,
     bar_figure,
@@ -36,6 +37,7 @@ from dashboard.components import (
     fmt_interval,
     fmt_number,
     fmt_time,
+    footer,
     graph,
     kpi_card,
     message,
@@ -43,6 +45,7 @@ from dashboard.components import (
 )
 from dashboard.exports import rows_to_csv, safe_filename
 from dashboard.services import Services
+from dashboard.users import NOBODY, User
 from privacy.errors import PipelineError
 
 PAGE = "dataset"
@@ -55,6 +58,7 @@ def layout(name: str | None = None, **_query: object) -> html.Div:
         dcc.Store(id=f"{PAGE}-name", data=name),
         dcc.Loading(html.Div(id=f"{PAGE}-content"), type="dot", delay_show=400),
         dcc.Download(id=f"{PAGE}-download"),
+        footer(PAGE),
     ], id=f"{PAGE}-page")
 
 
@@ -237,7 +241,7 @@ def header(name: str, budget: BudgetStatus, values: Sequence[ValueRow]) -> html.
     ])
 
 
-def render(services: Services, name: str | None) -> Any:
+def render(services: Services, name: str | None, user: User = NOBODY) -> Any:
     if not name:
         return message("No dataset chosen", "This page shows one dataset.",
                        "pick one on the Overview page.", id=f"{PAGE}-empty")
@@ -254,11 +258,13 @@ def render(services: Services, name: str | None) -> Any:
         parts.append(exhausted_warning(name, PAGE))
     parts.append(how_to_read())
     if not values:
+        todo = ("wait for its first file to be processed, or look at the Pipeline runs page "
+                "for a rejected file." if user.is_operator else
+                "wait for its first file to be processed; if nothing appears, ask an operator.")
         parts.append(message(
             "Nothing released yet",
             f"Dataset '{name}' is registered but has no published values.",
-            "wait for its first file to be processed, or look at the Pipeline runs page "
-            "for a rejected file.",
+            todo,
             id=f"{PAGE}-empty",
         ))
         return parts
@@ -353,7 +359,7 @@ def register(app: Dash, services: Services) -> None:
         State(f"{PAGE}-name", "data"),
     )
     def _render(_marker: str | None, name: str | None) -> Any:
-        return render(services, name)
+        return render(services, name, current_user())
 
     @app.callback(
         Output(f"{PAGE}-download", "data"),

@@ -1,5 +1,8 @@
-"""Overview: every dataset with its last release, rows processed, headline insights and
-budget status."""
+"""Overview: every dataset with its last release, the DP row and people counts of its latest
+summary release (with their intervals), headline insights and budget status.
+
+A viewer page: no exact count (rows processed, runs) appears here.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +12,14 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, dcc, html
 
-from analytics.queries import DatasetSummary, ReleaseInfo
+from analytics.queries import DatasetSummary, PublishedValueRow, ReleaseInfo
 from dashboard.components import (
     error_panel,
     fmt_epsilon,
+    fmt_interval,
     fmt_number,
     fmt_time,
+    footer,
     no_datasets,
 )
 from dashboard.services import Services
@@ -35,6 +40,7 @@ def layout(**_query: object) -> html.Div:
             className="text-muted",
         ),
         dcc.Loading(html.Div(id=f"{PAGE}-content"), type="dot", delay_show=400),
+        footer(PAGE),
     ], id=f"{PAGE}-page")
 
 
@@ -45,7 +51,25 @@ def budget_bar(d: DatasetSummary) -> dbc.Progress:
                         style={"height": "8px"})
 
 
-def dataset_card(d: DatasetSummary, headlines: list[str]) -> dbc.Card:
+def summary_counts(releases: list[ReleaseInfo]) -> dict[str, PublishedValueRow]:
+    """The published ``count`` and ``units`` (ungrouped) of the latest summary release."""
+    latest = next((r for r in releases if r.analysis == "summary"), None)  # newest first
+    if latest is None:
+        return {}
+    return {v.metric: v for v in latest.values
+            if v.metric in ("count", "units") and not v.group and v.column is None}
+
+
+def _dp_count(label: str, v: PublishedValueRow | None, name: str) -> dbc.Col:
+    return dbc.Col([
+        html.Div(label, className="small text-muted"),
+        html.Div(fmt_number(v.value) if v else "–"),
+        html.Div(fmt_interval(v.lower, v.upper) if v else "", className="small text-secondary"),
+    ], id={"type": f"{PAGE}-count", "name": name})
+
+
+def dataset_card(d: DatasetSummary, headlines: list[str],
+                 counts: dict[str, PublishedValueRow] | None = None) -> dbc.Card:
     status = (dbc.Badge("budget exhausted", color="danger", className="ms-2")
               if d.exhausted else None)
     insights: list[Any] = (
@@ -62,10 +86,8 @@ def dataset_card(d: DatasetSummary, headlines: list[str]) -> dbc.Card:
             dbc.Row([
                 dbc.Col([html.Div("Last release", className="small text-muted"),
                          html.Div(fmt_time(d.last_release_at))]),
-                dbc.Col([html.Div("Rows processed", className="small text-muted"),
-                         html.Div(fmt_number(d.rows_processed))]),
-                dbc.Col([html.Div("Runs", className="small text-muted"),
-                         html.Div(fmt_number(d.runs))]),
+                _dp_count("Rows (DP)", (counts or {}).get("count"), f"{d.name}:rows"),
+                _dp_count("People (DP)", (counts or {}).get("units"), f"{d.name}:people"),
             ], className="mb-3"),
             html.Div(
                 f"Privacy budget: ε {fmt_epsilon(d.epsilon_spent)} spent of "
@@ -95,11 +117,11 @@ def render(services: Services) -> Any:
         summaries = store.datasets()
         if not summaries:
             return no_datasets(PAGE)
-        cards = [
-            dbc.Col(dataset_card(d, headlines(store.releases(d.name, limit=60))), md=6,
-                    className="mb-4")
-            for d in summaries
-        ]
+        cards = []
+        for d in summaries:
+            recent = store.releases(d.name, limit=60)
+            cards.append(dbc.Col(dataset_card(d, headlines(recent), summary_counts(recent)),
+                                 md=6, className="mb-4"))
     except PipelineError as exc:
         return error_panel(exc, PAGE)
     return dbc.Row(cards)

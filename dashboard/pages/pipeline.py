@@ -1,5 +1,10 @@
-"""Pipeline runs: recent runs with their status, counts, counts-only reasons and a link to
-the Prefect UI's flow run."""
+"""Pipeline runs: recent runs with their status, exact counts, counts-only reasons and a
+link to the Prefect UI's flow run.
+
+An operator page: its counts are exact operator information. The layout, the table's
+callback and the CSV export each check the signed-in user's role; a viewer gets "not
+available to your role" and no data (``dashboard/auth.py`` refuses the callbacks too).
+"""
 
 from __future__ import annotations
 
@@ -12,9 +17,21 @@ from dash import Dash, Input, Output, dcc, html
 from dash.exceptions import PreventUpdate
 
 from analytics.queries import RunRow
-from dashboard.components import chart_card, error_panel, fmt_epsilon, fmt_number, fmt_time, message
+from dashboard.auth import current_user
+from dashboard.components import (
+    chart_card,
+    error_panel,
+    fmt_epsilon,
+    fmt_number,
+    fmt_time,
+    footer,
+    message,
+    not_available,
+    operator_banner,
+)
 from dashboard.exports import rows_to_csv, safe_filename
 from dashboard.services import Services
+from dashboard.users import User
 from privacy.errors import PipelineError
 
 PAGE = "pipeline"
@@ -29,21 +46,27 @@ STATUS_COLOURS = {
     "failed": "danger",
 }
 EXPORT_COLUMNS = ["run_id", "dataset", "object_key", "status", "started_at", "finished_at",
-                  "rows_in", "rows_out", "rows_suppressed", "columns_dropped",
-                  "columns_pseudonymized", "columns_generalized", "epsilon_spent",
-                  "delta_spent", "reason"]
+                  "rows_in", "rows_out", "rows_suppressed", "values_nulled",
+                  "columns_dropped", "columns_pseudonymized", "columns_generalized",
+                  "epsilon_spent", "delta_spent", "reason", "notes"]
 
 
 def layout(**_query: object) -> html.Div:
+    user = current_user()
+    title = html.H2("Pipeline runs", className="mb-1")
+    if not user.is_operator:
+        return html.Div([title, not_available(PAGE, user), footer(PAGE)], id=f"{PAGE}-page")
     return html.Div([
-        html.H2("Pipeline runs", className="mb-1"),
+        title,
         html.P(
             "One run per file version. Reasons are counts-only: they name rows, columns and "
             "rules, never values. Open a run in Prefect for its logs.",
             className="text-muted",
         ),
+        operator_banner(PAGE),
         dcc.Loading(html.Div(id=f"{PAGE}-content"), type="dot", delay_show=400),
         dcc.Download(id=f"{PAGE}-download"),
+        footer(PAGE, exact=True),
     ], id=f"{PAGE}-page")
 
 
@@ -65,7 +88,9 @@ def counts(run: RunRow) -> str:
     parts = [f"{fmt_number(run.rows_in)} in" if run.rows_in is not None else None,
              f"{fmt_number(run.rows_out)} out" if run.rows_out is not None else None,
              f"{fmt_number(run.rows_suppressed)} suppressed"
-             if run.rows_suppressed else None]
+             if run.rows_suppressed else None,
+             f"{fmt_number(run.values_nulled)} values nulled"
+             if run.values_nulled else None]
     cols = [f"{n} {what}" for n, what in ((run.columns_dropped, "dropped"),
                                           (run.columns_pseudonymized, "pseudonymized"),
                                           (run.columns_generalized, "generalized")) if n]
@@ -84,7 +109,8 @@ def run_row(run: RunRow, prefect_ui_url: str) -> html.Tr:
         html.Td(status_badge(run.status)),
         html.Td(counts(run)),
         html.Td(fmt_epsilon(run.epsilon_spent) if run.epsilon_spent else "–"),
-        html.Td(run.reason or "", className="small"),
+        html.Td([run.reason or "", html.Div(run.notes, className="text-muted")
+                 if run.notes else None], className="small"),
         html.Td(link),
     ], id={"type": f"{PAGE}-run", "run": run.run_id})
 
@@ -96,16 +122,20 @@ def export_rows(runs: list[RunRow]) -> list[dict[str, Any]]:
             "started_at": r.started_at.isoformat(),
             "finished_at": r.finished_at.isoformat() if r.finished_at else None,
             "rows_in": r.rows_in, "rows_out": r.rows_out, "rows_suppressed": r.rows_suppressed,
+            "values_nulled": r.values_nulled,
             "columns_dropped": r.columns_dropped,
             "columns_pseudonymized": r.columns_pseudonymized,
             "columns_generalized": r.columns_generalized,
             "epsilon_spent": r.epsilon_spent, "delta_spent": r.delta_spent, "reason": r.reason,
+            "notes": r.notes,
         }
         for r in runs
     ]
 
 
-def render(services: Services) -> Any:
+def render(services: Services, user: User) -> Any:
+    if not user.is_operator:
+        return not_available(PAGE, user)
     try:
         runs = services.store().runs(limit=RUNS)
     except PipelineError as exc:
@@ -133,7 +163,7 @@ def register(app: Dash, services: Services) -> None:
 
     @app.callback(Output(f"{PAGE}-content", "children"), Input("app-marker", "data"))
     def _render(_marker: str | None) -> Any:
-        return render(services)
+        return render(services, current_user())
 
     @app.callback(
         Output(f"{PAGE}-download", "data"),
@@ -141,8 +171,8 @@ def register(app: Dash, services: Services) -> None:
         prevent_initial_call=True,
     )
     def _export(clicks: int | None) -> dict[str, Any]:
-        if not clicks:
-            raise PreventUpdate
+        if not clicks or not current_user().is_operator:
+            raise PreventUpdate  # a viewer gets no file
         try:
             runs = services.store().runs(limit=10_000)
         except PipelineError:

@@ -3,6 +3,10 @@ write-only uploader, then follow the pipeline run it started.
 
 The file goes from the browser to the uploader and nowhere else: the dashboard neither
 parses nor keeps it. The run is found by polling ``runs(dataset=...)`` for the object key.
+
+An operator page (an upload spends the dataset's privacy budget, and the run it started
+shows exact counts): the layout and every callback check the signed-in user's role, and
+:func:`put` checks the dataset against the operator's ``upload_datasets`` on the server.
 """
 
 from __future__ import annotations
@@ -18,10 +22,19 @@ from dash import Dash, Input, Output, State, dcc, html
 from dash.exceptions import PreventUpdate
 
 from analytics.queries import RunRow
-from dashboard.components import error_panel, fmt_time, message
+from dashboard.auth import current_user
+from dashboard.components import (
+    error_panel,
+    fmt_time,
+    footer,
+    message,
+    not_available,
+    operator_banner,
+)
 from dashboard.pages.pipeline import counts, flow_run_url, status_badge
 from dashboard.services import Services, current_services
 from dashboard.uploader import SUFFIXES, check_size
+from dashboard.users import RoleRefused, User
 from privacy.errors import PipelineError
 
 PAGE = "upload"
@@ -32,6 +45,10 @@ CLOCK_SLACK = timedelta(seconds=5)
 def layout(**_query: object) -> html.Div:
     services = current_services()
     settings = services.settings
+    user = current_user()
+    if not user.is_operator:
+        return html.Div([html.H2("Upload a file", className="mb-1"), not_available(PAGE, user),
+                         footer(PAGE)], id=f"{PAGE}-page")
     intro = html.Div([
         html.H2("Upload a file", className="mb-1"),
         html.P(
@@ -49,11 +66,22 @@ def layout(**_query: object) -> html.Div:
             "PA_DASHBOARD_S3_ENDPOINT with a put-only key, or drop files into the bucket with "
             "mc / aws s3 cp.",
             id=f"{PAGE}-disabled",
-        )], id=f"{PAGE}-page")
+        ), footer(PAGE, exact=True)], id=f"{PAGE}-page")
     try:
-        known = [d.name for d in services.store().datasets()]
+        known = user.uploadable([d.name for d in services.store().datasets()])
     except PipelineError:
-        known = []
+        known = user.uploadable([])
+    if not known and not user.upload_any:
+        return html.Div([intro, message(
+            "You may not upload to any dataset",
+            f"The users file lists no dataset for {user.describe()} to upload to.",
+            "ask whoever keeps the dashboard's users file (PA_DASHBOARD_USERS_FILE) to add "
+            "the dataset to your upload_datasets.",
+            colour="warning",
+            id=f"{PAGE}-no-datasets",
+        ), footer(PAGE, exact=True)], id=f"{PAGE}-page")
+    allowed = ("any dataset" if user.upload_any
+               else "these datasets: " + ", ".join(known))
     limit_mb = settings.max_upload_bytes / 1024**2
     form = dbc.Card(dbc.CardBody([
         dbc.Label("Dataset", html_for=f"{PAGE}-dataset"),
@@ -61,7 +89,9 @@ def layout(**_query: object) -> html.Div:
                   placeholder="e.g. employees", value=known[0] if len(known) == 1 else None,
                   autocomplete="off"),
         html.Datalist([html.Option(value=n) for n in known], id=f"{PAGE}-dataset-options"),
-        dbc.FormText("The dataset's contract decides how the file is checked and masked."),
+        dbc.FormText(f"You may upload to {allowed}. The dataset's contract decides how the "
+                     "file is checked and masked; processing it spends its privacy budget.",
+                     id=f"{PAGE}-allowed"),
         html.Div(className="mb-3"),
         dcc.Upload(
             html.Div(["Drag a file here or ", html.A("choose one", href="#")]),
@@ -78,10 +108,12 @@ def layout(**_query: object) -> html.Div:
     ]), className="shadow-sm mb-4")
     return html.Div([
         intro,
+        operator_banner(PAGE),
         form,
         html.Div(id=f"{PAGE}-result"),
         dcc.Store(id=f"{PAGE}-pending"),
         html.Div(id=f"{PAGE}-run"),
+        footer(PAGE, exact=True),
     ], id=f"{PAGE}-page")
 
 
@@ -91,13 +123,22 @@ def decode(contents: str) -> bytes:
     return base64.b64decode(payload, validate=True)
 
 
-def put(services: Services, dataset: str | None, filename: str | None,
+def put(services: Services, user: User, dataset: str | None, filename: str | None,
         contents: str | None) -> tuple[Any, dict[str, str] | None]:
+    """Put the file into landing/<dataset>/ if ``user`` may upload there."""
+    if not user.is_operator:
+        return not_available(PAGE, user), None
     if services.uploader is None:
         raise PreventUpdate
-    if not dataset or not filename or not contents:
+    if not all(isinstance(x, str) and x for x in (dataset, filename, contents)):
         return message("Choose a dataset and a file first", "Nothing was uploaded.",
                        colour="warning", id=f"{PAGE}-error"), None
+    assert isinstance(dataset, str) and isinstance(filename, str) and isinstance(contents, str)
+    dataset = dataset.strip()
+    if not user.may_upload(dataset):
+        return error_panel(RoleRefused(
+            f"{user.describe()} may not upload to dataset {dataset[:64]!r}: the users file "
+            "does not list it in upload_datasets; nothing was uploaded"), PAGE), None
     try:
         data = decode(contents)
     except (binascii.Error, ValueError):
@@ -105,7 +146,7 @@ def put(services: Services, dataset: str | None, filename: str | None,
                        "choose the file again.", colour="warning", id=f"{PAGE}-error"), None
     try:
         check_size(filename, len(data), services.settings.max_upload_bytes)
-        key = services.uploader.put(dataset.strip(), filename, data)
+        key = services.uploader.put(dataset, filename, data)
     except PipelineError as exc:
         return error_panel(exc, PAGE), None
     done = datetime.now(UTC)
@@ -114,7 +155,7 @@ def put(services: Services, dataset: str | None, filename: str | None,
         "The file is now ", html.Span(key, id=f"{PAGE}-key", className="font-monospace"),
         "; the pipeline picks it up in a few seconds.",
     ], color="success", id=f"{PAGE}-done")
-    return result, {"key": key, "dataset": dataset.strip(), "at": done.isoformat()}
+    return result, {"key": key, "dataset": dataset, "at": done.isoformat()}
 
 
 def find_run(runs: list[RunRow], key: str, since: datetime) -> RunRow | None:
@@ -136,7 +177,9 @@ def _links(url: str | None, run: RunRow) -> list[Any]:
     return links
 
 
-def run_status(services: Services, pending: dict[str, str] | None) -> Any:
+def run_status(services: Services, user: User, pending: dict[str, str] | None) -> Any:
+    if not user.is_operator:
+        return not_available(PAGE, user)
     if not pending:
         return None
     try:
@@ -166,7 +209,7 @@ def register(app: Dash, services: Services) -> None:
 
     @app.callback(Output(f"{PAGE}-chosen", "children"), Input(f"{PAGE}-file", "filename"))
     def _chosen(filename: str | None) -> Any:
-        return f"Selected: {filename}" if filename else None
+        return f"Selected: {filename}" if filename and current_user().is_operator else None
 
     @app.callback(
         Output(f"{PAGE}-result", "children"),
@@ -181,7 +224,7 @@ def register(app: Dash, services: Services) -> None:
                 contents: str | None) -> tuple[Any, dict[str, str] | None]:
         if not clicks:
             raise PreventUpdate
-        return put(services, dataset, filename, contents)
+        return put(services, current_user(), dataset, filename, contents)
 
     @app.callback(
         Output(f"{PAGE}-run", "children"),
@@ -189,4 +232,4 @@ def register(app: Dash, services: Services) -> None:
         Input(f"{PAGE}-pending", "data"),
     )
     def _run(_marker: str | None, pending: dict[str, str] | None) -> Any:
-        return run_status(services, pending)
+        return run_status(services, current_user(), pending)

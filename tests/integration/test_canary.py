@@ -129,12 +129,28 @@ def test_canaries_in_a_rejected_file_stay_in_quarantine(pa, tmp_path: Path, caps
     bad_values = frame["efficiency"][:5].to_list()
     src = tmp_path / "canary_bad.csv"
     frame.write_csv(src)
+    # by default the five unreadable values become nulls: the file publishes and the
+    # canaries are nowhere, the masked file included
+    assert main(["process", str(src), "--dataset", "employees"]) == 0
+    out, err = capsys.readouterr()
+    _flush_prefect_logs()
+    assert not [c for c in bad_values if c in out + err]
+    masked = list((pa.objects_dir / "masked" / "employees").glob("canary_bad-*.parquet"))
+    assert masked
+    text = pl.read_parquet(masked[0]).select(pl.all().cast(pl.String)).to_pandas().to_csv()
+    assert not [c for c in bad_values if c in text]
+    assert not _find(bad_values, _files(pa.state, Path(PREFECT_TEST_HOME)), set(masked))
+    # a contract that opts in to whole-file rejection quarantines the file intact
+    contract = pa.contracts_dir / "employees.yaml"
+    contract.write_text(contract.read_text() + "on_bad_value: reject\n")
+    src = tmp_path / "canary_rejected.csv"
+    frame.write_csv(src)
     assert main(["process", str(src), "--dataset", "employees"]) == 2
     out, err = capsys.readouterr()
     _flush_prefect_logs()
     everything = ids + names + bad_values
     assert not [c for c in everything if c in out + err]
-    quarantined = pa.objects_dir / "quarantine" / "employees" / "canary_bad.csv"
+    quarantined = pa.objects_dir / "quarantine" / "employees" / "canary_rejected.csv"
     assert quarantined.exists()
-    hits = _find(everything, _files(pa.state, Path(PREFECT_TEST_HOME)), {quarantined})
+    hits = _find(everything, _files(pa.state, Path(PREFECT_TEST_HOME)), {quarantined, *masked})
     assert not hits, f"canary values found outside the quarantined file: {hits[:5]}"

@@ -104,25 +104,97 @@ def test_dataset_without_contract_says_how_to_create_one(pa, tmp_path: Path, cap
     assert (pa.objects_dir / "quarantine" / "payroll" / "x.csv").exists()
 
 
-def test_contract_violation_names_column_without_values(pa, tmp_path: Path, capsys) -> None:
-    frame = pl.read_csv(write_employee_csv(tmp_path / "ok.csv", rows=100, employees=20))
-    canary = "CANARYVALUE-zq93"
+def test_one_bad_value_and_one_outside_the_keys_still_publish(pa, tmp_path: Path, capsys) -> None:
+    """One unparseable number and one team outside the public keys: the file publishes
+    (exit 0); the two cells become null and the operator report counts both."""
+    frame = pl.read_csv(write_employee_csv(tmp_path / "ok.csv", rows=10_000, employees=2_000))
+    canary, typo = "CANARYVALUE-zq93", "Atlass-CANARY-kk71"
+    first = pl.int_range(pl.len()) == 0
     bad = frame.with_columns(
-        pl.when(pl.int_range(pl.len()) < 7)
-        .then(pl.lit(canary))
-        .otherwise(pl.col("efficiency").cast(pl.String))
-        .alias("efficiency")
-    )
-    src = tmp_path / "bad_values.csv"
+        pl.when(first).then(pl.lit(canary)).otherwise(pl.col("efficiency").cast(pl.String))
+        .alias("efficiency"),
+        pl.when(pl.int_range(pl.len()) == 1).then(pl.lit(typo)).otherwise(pl.col("team"))
+        .alias("team"),
+    )  # fmt: skip
+    src = tmp_path / "one_typo.csv"
     bad.write_csv(src)
-    assert main(["process", str(src), "--dataset", "employees"]) == 2
-    err = capsys.readouterr().err
-    assert "efficiency" in err and "7" in err
-    assert canary not in err
-    report = (
-        pa.objects_dir / "quarantine" / "employees" / "bad_values.csv.report.json"
-    ).read_text()
-    assert canary not in report
+    assert main(["process", str(src), "--dataset", "employees"]) == 0
+    out, err = capsys.readouterr()
+    assert "published" in out and canary not in out + err and typo not in out + err
+    report = next((pa.objects_dir / "masked" / "employees").glob("one_typo-*.report.json"))
+    text = report.read_text()
+    assert canary not in text and typo not in text
+    rules = {(r["rule"], r["column"]): r["failed_count"] for r in json.loads(text)["validation_rules"]}
+    assert rules[("type", "efficiency")] == 1 and rules[("in_keys", "team")] == 1
+    from analytics.queries import ReadOnlyStore
+
+    [run] = ReadOnlyStore(pa.aggregate_store_url).runs(limit=1, dataset="employees")
+    assert run.status == "completed" and run.values_nulled == 2
+    assert run.notes and "1 unreadable value in 'efficiency'" in run.notes
+    assert "1 value outside the public keys of 'team'" in run.notes
+    masked = pl.read_parquet(
+        next((pa.objects_dir / "masked" / "employees").glob("one_typo-*.parquet"))
+    )
+    assert canary not in masked["efficiency"].cast(pl.String).to_list()
+    assert typo not in masked["team"].to_list()
+
+
+def test_the_release_reads_the_rows_suppression_removes(pa, tmp_path: Path) -> None:
+    """Suppression shapes only the masked file: with most rows in small quasi-identifier
+    classes, the released row count is still about the file's, not the masked file's."""
+    contract = (
+        "dataset: smallclasses\nrows_are_people: true\n"
+        "budget: {epsilon_cap: 10, epsilon_per_release: 1.0}\nanonymity: {k: 5}\n"
+        "columns:\n  zone: {role: quasi_identifier, type: string}\n"
+        "  x: {role: measure, type: float, bounds: [0, 10]}\nanalyses:\n  - kind: summary\n"
+    )
+    (pa.contracts_dir / "smallclasses.yaml").write_text(contract)
+    zones = [f"z{i // 2}" for i in range(1_000)] + ["big"] * 1_000  # 500 classes of 2 rows
+    src = tmp_path / "zones.csv"
+    pl.DataFrame({"zone": zones, "x": [1.0] * 2_000}).write_csv(src)
+    assert main(["process", str(src), "--dataset", "smallclasses"]) == 0
+    masked = next((pa.objects_dir / "masked" / "smallclasses").glob("*.parquet"))
+    assert pl.read_parquet(masked).height == 1_000  # the small classes are suppressed there
+    from analytics.queries import ReadOnlyStore
+
+    values = ReadOnlyStore(pa.aggregate_store_url).latest_values("smallclasses")
+    [count] = [v for v in values if v.metric == "count" and not v.group]
+    assert count.lower is not None and count.upper is not None and count.upper - count.lower < 100
+    assert 1_900 < count.value < 2_100  # all 2,000 rows (noise sd about 2 at ε 0.5)
+
+
+def test_pinned_terms_refuse_a_changed_contract_until_budget_set(pa, tmp_path: Path, capsys) -> None:
+    path = pa.contracts_dir / "employees.yaml"
+    first = write_employee_csv(tmp_path / "first.csv", rows=300, employees=60, seed=41)
+    second = write_employee_csv(tmp_path / "second.csv", rows=300, employees=60, seed=42)
+    assert main(["process", str(first), "--dataset", "employees"]) == 0
+    text = path.read_text()
+    for change, named in (
+        (text.replace("epsilon_cap: 50.0", "epsilon_cap: 60.0"), "epsilon_cap 50 -> 60"),
+        (text.replace("  policy: lifetime\n", "  policy: window\n  window: month\n"),
+         "policy lifetime -> window"),
+    ):  # fmt: skip
+        assert change != text
+        path.write_text(change)
+        capsys.readouterr()
+        assert main(["process", str(second), "--dataset", "employees"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("refused:") and named in err and "budget set" in err
+        assert (pa.objects_dir / "landing" / "employees" / "second.csv").exists()
+    path.write_text(text.replace("epsilon_cap: 50.0", "epsilon_cap: 60.0"))
+    assert main(["budget", "set", "employees", "--epsilon-cap", "60", "--reason", "more files"]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert main(["budget", "set", "employees", "--epsilon-cap", "60", "--force",
+                 "--reason", "the board approved more files", "--actor", "ops"]) == 0  # fmt: skip
+    assert main(["process", str(second), "--dataset", "employees"]) == 0
+    from analytics.queries import ReadOnlyStore
+
+    changes = ReadOnlyStore(pa.aggregate_store_url).terms_changes("employees")
+    [raised] = [c for c in changes if c.actor == "ops"]
+    assert raised.setting == "epsilon_cap" and raised.weakens and raised.forced
+    assert raised.reason == "the board approved more files"
+    runs = ReadOnlyStore(pa.aggregate_store_url).runs(limit=10, dataset="employees")
+    assert any(r.status == "terms_changed" for r in runs)
 
 
 def test_object_version_identity(pa) -> None:

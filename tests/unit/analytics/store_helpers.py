@@ -27,7 +27,11 @@ def make_contract(
     policy: str = "lifetime",
     window: str | None = None,
     version: int = 1,
+    unit: str | None = None,
+    max_rows: int = 1,
 ) -> Contract:
+    """A small contract; rows are people unless ``unit`` names the person column (then
+    with ``max_rows`` rows per person)."""
     budget: dict[str, Any] = {
         "epsilon_cap": cap,
         "delta": delta,
@@ -36,16 +40,21 @@ def make_contract(
     }
     if window is not None:
         budget["window"] = window
+    columns: dict[str, Any] = {
+        "team": {"role": "dimension", "keys": ["Atlas", "Borealis"]},
+        "efficiency": {"role": "measure", "type": "float", "bounds": [0, 2]},
+    }
+    who: dict[str, Any] = {"rows_are_people": True}
+    if unit is not None:
+        columns[unit] = {"role": "identifier", "action": "pseudonymize"}
+        who = {"privacy_unit": unit, "max_rows_per_unit": max_rows}
     return Contract.model_validate(
         {
             "dataset": dataset,
-            "rows_are_people": True,
+            **who,
             "version": version,
             "budget": budget,
-            "columns": {
-                "team": {"role": "dimension", "keys": ["Atlas", "Borealis"]},
-                "efficiency": {"role": "measure", "type": "float", "bounds": [0, 2]},
-            },
+            "columns": columns,
         }
     )
 

@@ -206,6 +206,27 @@ def test_runs_newest_first_with_filter_and_limit(filled: str) -> None:
     assert len(ro.runs(limit=2)) == 2
 
 
+def test_terms_changes_newest_first_per_dataset_or_all(filled: str) -> None:
+    store = AggregateStore(filled, clock=Clock())
+    store.set_terms("sales", epsilon_cap=1.0, actor="ops", reason="tighter")
+    store.close()
+    ro = ReadOnlyStore(filled)
+    every = ro.terms_changes()
+    assert len(every) == 6 + 6 + 1  # two first registrations and one change
+    assert [c.id for c in every] == sorted((c.id for c in every), reverse=True)
+    newest = every[0]
+    assert (newest.dataset, newest.setting, newest.old, newest.new) == (
+        "sales", "epsilon_cap", "2", "1")
+    assert (newest.actor, newest.reason, newest.weakens, newest.forced) == (
+        "ops", "tighter", False, False)
+    assert {c.dataset for c in ro.terms_changes("employees")} == {"employees"}
+    assert len(ro.terms_changes(limit=2)) == 2
+    json.dumps([c.setting for c in every])
+    summary = {d.name: d for d in ro.datasets()}["sales"]
+    assert (summary.epsilon_cap, summary.privacy_unit, summary.max_rows_per_unit) == (1.0, None, 1)
+    assert summary.rows_are_people
+
+
 def test_unknown_dataset_names_the_known_ones(filled: str) -> None:
     with pytest.raises(UnknownDataset, match="known: employees, sales"):
         ReadOnlyStore(filled).budget("employes")
@@ -231,6 +252,8 @@ def test_change_marker_moves_on_every_write(sqlite_url: str) -> None:
     clock.advance(seconds=1)
     run.status = "failed"
     store.record_run(run)
+    markers.append(ro.change_marker())
+    store.set_terms("employees", epsilon_cap=2.0, actor="ops", reason="tighter")
     markers.append(ro.change_marker())
     assert len(set(markers)) == len(markers), markers
     assert ro.change_marker() == markers[-1]  # stable while nothing changes

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 from datetime import timedelta
 from pathlib import Path
@@ -18,7 +17,7 @@ from analytics import schema
 from analytics.queries import ReadOnlyStore
 from analytics.store import MIGRATIONS_DIR, AggregateStore
 from privacy.budget import PrivacyLoss
-from privacy.errors import PipelineError, StorageUnavailable
+from privacy.errors import BudgetTermsChanged, PipelineError, StorageUnavailable
 from tests.unit.analytics.store_helpers import (
     Clock,
     make_contract,
@@ -88,23 +87,28 @@ def test_migrations_ship_inside_the_package() -> None:
     assert (MIGRATIONS_DIR / "env.py").is_file()
     assert (MIGRATIONS_DIR / "script.py.mako").is_file()
     assert list((MIGRATIONS_DIR / "versions").glob("r0001_*.py"))
+    assert list((MIGRATIONS_DIR / "versions").glob("r0002_*.py"))
     pyproject = (Path(__file__).parents[3] / "pyproject.toml").read_text()
     assert '"*.mako"' in pyproject and '"*.sql"' in pyproject
 
 
-def test_register_dataset_upserts_and_logs_budget_changes(
-    store_url: str, caplog: pytest.LogCaptureFixture
+def test_register_dataset_pins_terms_and_follows_version_and_per_release(
+    store_url: str,
 ) -> None:
     store = AggregateStore(store_url)
     store.register_dataset(make_contract(cap=3.0))
     store.register_dataset(make_contract(cap=3.0))
-    assert not caplog.records
-    with caplog.at_level(logging.WARNING, logger="analytics.store"):
-        store.register_dataset(make_contract(cap=5.0, version=2))
-    assert "epsilon_cap 3.0 -> 5.0" in caplog.text
-    b = ReadOnlyStore(store_url).budget("employees")
-    assert (b.epsilon_cap, b.epsilon_spent, b.epsilon_remaining) == (5.0, 0.0, 5.0)
-    assert ReadOnlyStore(store_url).datasets()[0].contract_version == 2
+    # not pinned: the contract version and ε per release follow the contract
+    store.register_dataset(make_contract(cap=3.0, per_release=0.5, version=2))
+    ro = ReadOnlyStore(store_url)
+    b = ro.budget("employees")
+    assert (b.epsilon_cap, b.epsilon_per_release) == (3.0, 0.5)
+    assert ro.datasets()[0].contract_version == 2
+    # pinned: a contract that raises the cap is refused and changes nothing
+    with pytest.raises(BudgetTermsChanged, match=r"epsilon_cap 3 -> 5 \(raises the cap\)"):
+        store.register_dataset(make_contract(cap=5.0, version=3))
+    assert ro.budget("employees").epsilon_cap == 3.0
+    assert ro.datasets()[0].contract_version == 2
     store.close()
 
 
@@ -196,6 +200,22 @@ def test_record_run_upserts_by_run_id_and_keeps_the_start_time(store_url: str) -
     assert row.status == "rejected" and row.reason == again.reason
     assert row.started_at == first.started_at
     assert row.finished_at == again.finished_at
+    assert (row.values_nulled, row.notes) == (None, None)
+    store.close()
+
+
+def test_runs_carry_values_nulled_and_notes(store_url: str) -> None:
+    store = AggregateStore(store_url)
+    obj = make_obj()
+    note = "7 values set to null in 2 columns (unreadable or outside public keys)"
+    run = make_run("run-1", obj, values_nulled=7, notes=note)
+    store.record_run(run)
+    assert ReadOnlyStore(store_url).runs()[0].values_nulled == 7
+    res = store.reserve(make_contract(), PrivacyLoss(1.0, 1e-7), obj=obj, run_id="run-1")
+    run.values_nulled = 9
+    assert store.publish(res, make_release_set(), run)
+    [row] = ReadOnlyStore(store_url).runs()
+    assert (row.status, row.values_nulled, row.notes) == ("completed", 9, note)
     store.close()
 
 

@@ -10,7 +10,6 @@ from typing import Any
 
 import dash
 import pytest
-from pydantic import SecretStr
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 
@@ -19,6 +18,7 @@ from dashboard.app import UNAVAILABLE, create_app, read_marker
 from dashboard.pages import budget, dataset, overview, pipeline, upload
 from dashboard.services import Services
 from dashboard.settings import DashboardSettings
+from dashboard.users import LOCAL_OPERATOR
 from privacy.contract import parse_contract
 from privacy.results import ReleaseSet
 from tests.browser.support import (
@@ -87,15 +87,17 @@ def test_create_app_registers_every_page(services: Services) -> None:
     create_app(services=services)  # a second app in the same process works too
 
 
-def test_login_is_required_off_loopback(services: Services) -> None:
+def test_login_is_required_off_loopback(services: Services, tmp_path: Path) -> None:
+    from tests.unit.dashboard.test_roles import users_file
+
     settings = DashboardSettings(store_url=services.settings.store_url, host="0.0.0.0",
-                                 username="ana", password=SecretStr("s3cret"))
+                                 users_file=users_file(tmp_path))
     client = create_app(settings).server.test_client()
     assert client.get("/").status_code == 401
     assert client.get("/_dash-layout").status_code == 401
     wrong = base64.b64encode(b"ana:nope").decode()
     assert client.get("/", headers={"Authorization": f"Basic {wrong}"}).status_code == 401
-    right = base64.b64encode(b"ana:s3cret").decode()
+    right = base64.b64encode(b"ana:ana-password").decode()
     assert client.get("/", headers={"Authorization": f"Basic {right}"}).status_code == 200
 
 
@@ -124,7 +126,7 @@ def test_pages_render_from_the_store(services: Services) -> None:
     words = texts(page)
     assert "19% higher" in words and "95% CI" in words
     assert "Budget and ledger" in texts(budget.render(services))
-    assert "projects.csv" in texts(pipeline.render(services))
+    assert "projects.csv" in texts(pipeline.render(services, LOCAL_OPERATOR))
 
 
 def test_unknown_dataset_says_what_to_do(services: Services) -> None:
@@ -137,7 +139,8 @@ def test_store_unreachable_says_what_to_do(tmp_path: Path) -> None:
         store_url=f"sqlite:///{tmp_path / 'missing.db'}"))
     assert read_marker(services) == UNAVAILABLE
     for page in (overview.render(services), budget.render(services),
-                 pipeline.render(services), dataset.render(services, "employees")):
+                 pipeline.render(services, LOCAL_OPERATOR),
+                 dataset.render(services, "employees")):
         words = texts(page)
         assert "cannot be reached" in words and "What to do" in words
         assert "Traceback" not in words
@@ -149,7 +152,7 @@ def test_no_datasets_yet(tmp_path: Path) -> None:
     services = Services.from_settings(DashboardSettings(store_url=url))
     assert "No datasets yet" in texts(overview.render(services))
     assert "No datasets yet" in texts(budget.render(services))
-    assert "No runs yet" in texts(pipeline.render(services))
+    assert "No runs yet" in texts(pipeline.render(services, LOCAL_OPERATOR))
 
 
 def test_exhausted_budget_is_explained(tmp_path: Path) -> None:
@@ -175,13 +178,14 @@ def test_export_csv_is_neutralised(services: Services) -> None:
 
 def test_upload_put_and_run_lookup(services: Services, tmp_path: Path) -> None:
     data = base64.b64encode(b"a,b\n1,2\n").decode()
-    result, pending = upload.put(services, "employees", "new.csv",
+    result, pending = upload.put(services, LOCAL_OPERATOR, "employees", "new.csv",
                                  f"data:text/csv;base64,{data}")
     assert "upload-done" in ids(result)
     assert pending is not None and pending["key"] == "landing/employees/new.csv"
     assert (tmp_path / "landing" / "employees" / "new.csv").read_bytes() == b"a,b\n1,2\n"
-    assert "upload-waiting" in ids(upload.run_status(services, pending))
-    refused, none = upload.put(services, "employees", "../x.csv", f"data:,{data}")
+    assert "upload-waiting" in ids(upload.run_status(services, LOCAL_OPERATOR, pending))
+    refused, none = upload.put(services, LOCAL_OPERATOR, "employees", "../x.csv",
+                               f"data:,{data}")
     assert none is None and "not allowed" in texts(refused)
 
 

@@ -23,6 +23,8 @@ FORBIDDEN = {
 }
 #: the one exception: the write-only uploader puts objects with the minio SDK
 ALLOWED_EXCEPTIONS = {("uploader.py", "minio")}
+#: the one file the dashboard reads: its users file (PA_DASHBOARD_USERS_FILE), at start-up
+ALLOWED_READS = {("users.py", "read_text")}
 #: from the other packages, only the read-only query API, records types and error types
 ALLOWED_PROJECT = {"analytics.queries", "privacy.errors"}
 #: calls that read files or data
@@ -69,7 +71,8 @@ def test_no_file_reads_env_reads_or_raw_html(path: Path) -> None:
             func = node.func
             name = func.id if isinstance(func, ast.Name) else (
                 func.attr if isinstance(func, ast.Attribute) else "")
-            assert name not in READ_CALLS, f"{path.name}:{node.lineno} calls {name}()"
+            if (path.name, name) not in ALLOWED_READS:
+                assert name not in READ_CALLS, f"{path.name}:{node.lineno} calls {name}()"
             assert name != "print", f"{path.name}:{node.lineno} prints"
             assert name != "getenv", f"{path.name}:{node.lineno} reads the environment"
         if isinstance(node, ast.Attribute):

@@ -1,5 +1,5 @@
 """The dashboard's settings: PA_DASHBOARD_* variables, no object-store credentials besides
-the upload page's put-only key, no path to raw or masked data, login off loopback."""
+the upload page's put-only key, no path to raw or masked data, a users file off loopback."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from dashboard.app import create_app
+from dashboard.passwords import MIN_ITERATIONS, hash_password
 from dashboard.settings import DashboardSettings, is_loopback, redact_url
 from privacy.errors import PipelineError
 
@@ -36,7 +37,7 @@ def test_every_setting_is_documented() -> None:
 def test_no_object_store_credentials_but_the_put_only_key() -> None:
     secretish = {n for n in FIELDS if any(w in n for w in ("key", "secret", "token",
                                                            "password", "credential"))}
-    assert secretish <= {"password", "s3_put_access_key", "s3_put_secret_key"}
+    assert secretish <= {"s3_put_access_key", "s3_put_secret_key"}
     s3 = {n for n in FIELDS if n.startswith("s3_")}
     assert s3 <= PUT_ONLY
     assert all("put" in n for n in s3 if "key" in n)
@@ -45,8 +46,9 @@ def test_no_object_store_credentials_but_the_put_only_key() -> None:
 def test_no_path_to_raw_quarantine_or_masked_data() -> None:
     paths = {n for n, f in FIELDS.items() if Path in typing.get_args(f.annotation)
              or f.annotation is Path}
-    # the state dir only locates the default SQLite store; the landing dir is write-only
-    assert paths == {"state_dir", "landing_dir"}
+    # the state dir only locates the default SQLite store; the landing dir is write-only;
+    # the users file is the one file the dashboard reads
+    assert paths == {"state_dir", "landing_dir", "users_file"}
     for banned in ("quarantine", "masked", "objects", "contracts"):
         assert not any(banned in n for n in FIELDS), banned
 
@@ -80,30 +82,45 @@ def test_loopback_needs_no_login() -> None:
         assert not is_loopback(host)
 
 
-def test_off_loopback_refuses_to_start_without_credentials() -> None:
+def _users_yaml() -> str:
+    line = hash_password("correct horse", MIN_ITERATIONS)
+    return f"users:\n  - name: ana\n    role: viewer\n    password_hash: {line}\n"
+
+
+def test_off_loopback_refuses_to_start_without_a_users_file(tmp_path: Path) -> None:
     s = DashboardSettings(host="0.0.0.0")
-    with pytest.raises(PipelineError, match="PA_DASHBOARD_USERNAME and PA_DASHBOARD_PASSWORD"):
+    with pytest.raises(PipelineError, match="PA_DASHBOARD_USERS_FILE"):
         s.check_startup()
     with pytest.raises(PipelineError, match="not loopback"):
         create_app(s)
-    ok = DashboardSettings(host="0.0.0.0", username="ana",
-                           password=SecretStr("correct horse"))
+    users = tmp_path / "users.yaml"
+    users.write_text(_users_yaml())
+    ok = DashboardSettings(host="0.0.0.0", users_file=users)
     ok.check_startup()
     assert ok.login_required
+    inline = DashboardSettings(host="0.0.0.0", users=SecretStr(_users_yaml()))
+    inline.check_startup()
+    assert inline.login_required
 
 
-def test_half_credentials_are_refused() -> None:
-    with pytest.raises(ValidationError, match="both"):
-        DashboardSettings(username="ana")
+def test_a_users_file_means_a_login_on_loopback_too(tmp_path: Path) -> None:
+    users = tmp_path / "users.yaml"
+    users.write_text(_users_yaml())
+    assert DashboardSettings(users_file=users).login_required
+
+
+def test_users_file_and_content_are_not_both_set(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="not both"):
+        DashboardSettings(users_file=tmp_path / "u.yaml", users=SecretStr("users: []"))
     with pytest.raises(ValidationError, match="PUT_ACCESS_KEY"):
         DashboardSettings(s3_endpoint="127.0.0.1:9000")
 
 
 def test_secrets_do_not_leak_into_repr() -> None:
-    s = DashboardSettings(username="ana", password=SecretStr("hunter2"),
+    s = DashboardSettings(users=SecretStr(_users_yaml()),
                           s3_endpoint="h:9000", s3_put_access_key="put-only",
                           s3_put_secret_key=SecretStr("s3cr3t"))
-    assert "hunter2" not in repr(s) and "s3cr3t" not in repr(s)
+    assert "pbkdf2" not in repr(s) and "s3cr3t" not in repr(s)
 
 
 def test_redact_url() -> None:

@@ -70,8 +70,19 @@ def test_check_bad_file_exits_2_with_counts_only(
         bad.append(",".join(cells))
     f = tmp_path / "wage.csv"
     f.write_text("\n".join([lines[0], *bad]) + "\n")
+    # by default the three unreadable ages become nulls and the file passes
     rc = main(["contract", "check", str(f), "--dataset", "wage_survey",
                "--contract", str(CONTRACTS / "wage_survey.yaml"), "--json"])  # fmt: skip
+    cap = capsys.readouterr()
+    assert rc == EXIT_OK, cap.err
+    report = json.loads(cap.out)
+    assert report["ok"] is True and report["rows"] == 49 and report["values_nulled"] == 3
+    assert CANARY not in cap.out + cap.err
+    # a contract that opts in to whole-file rejection refuses it
+    strict = tmp_path / "wage_survey.yaml"
+    strict.write_text((CONTRACTS / "wage_survey.yaml").read_text() + "on_bad_value: reject\n")
+    rc = main(["contract", "check", str(f), "--dataset", "wage_survey",
+               "--contract", str(strict), "--json"])  # fmt: skip
     cap = capsys.readouterr()
     assert rc == EXIT_REJECTED
     report = json.loads(cap.out)

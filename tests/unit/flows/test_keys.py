@@ -162,6 +162,7 @@ def test_quarantine_and_masked_key_layout() -> None:
     etag = '"0123456789abcdef0123456789abcdef"'
     assert lk.masked_key(etag) == "masked/employees/Team A.v2-0123456789ab.parquet"
     assert lk.masked_report_key(etag) == "masked/employees/Team A.v2-0123456789ab.report.json"
+    assert lk.release_input_key(etag) == "release-input/employees/Team A.v2-0123456789ab.parquet"
     # a multipart etag's '-' and quotes are stripped; an empty etag still gives a valid key
     assert lk.masked_key("abc-3") == "masked/employees/Team A.v2-abc3.parquet"
     assert lk.masked_key("") == "masked/employees/Team A.v2-0.parquet"

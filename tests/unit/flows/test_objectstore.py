@@ -158,7 +158,9 @@ def test_unsafe_keys_are_refused_before_any_io(store: ObjectStore, key: str) -> 
 
 def test_local_store_lays_out_the_areas(tmp_path: Path) -> None:
     store = LocalStore(tmp_path / "o")
-    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["landing", "masked", "quarantine"]
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == [
+        "landing", "masked", "quarantine", "release-input"
+    ]
     assert store.path("landing/ds/a.csv") == (tmp_path / "o" / "landing" / "ds" / "a.csv").resolve()
 
 

@@ -115,15 +115,36 @@ def test_ensure_secrets_writes_no_file_for_secrets_set_in_the_environment(tmp_pa
 def test_pseudonym_key_prefers_the_environment(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    tmp_path.joinpath("pseudonym.key").write_text("from-file\n")
+    from_file, from_env = "from-file-" + "f" * 32, "from-env-" + "e" * 32
+    path = tmp_path.joinpath("pseudonym.key")
+    path.write_text(from_file + "\n")
+    path.chmod(0o600)
     monkeypatch.setenv("PA_STATE_DIR", str(tmp_path))
-    assert Settings().pseudonym_key_bytes() == b"from-file"
-    monkeypatch.setenv("PA_PSEUDONYM_KEY", "from-env")
+    assert Settings().pseudonym_key_bytes() == from_file.encode()
+    monkeypatch.setenv("PA_PSEUDONYM_KEY", from_env)
     s = Settings()
-    assert s.pseudonym_key_bytes() == b"from-env"
-    assert "from-env" not in repr(s) and "from-env" not in str(s.model_dump())
+    assert s.pseudonym_key_bytes() == from_env.encode()
+    assert from_env not in repr(s) and from_env not in str(s.model_dump())
     monkeypatch.setenv("PA_PSEUDONYM_KEY", "")  # set but empty: the file
-    assert Settings().pseudonym_key_bytes() == b"from-file"
+    assert Settings().pseudonym_key_bytes() == from_file.encode()
+
+
+def test_a_short_key_or_a_key_file_others_can_read_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PA_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("PA_PSEUDONYM_KEY", "k" * 16)  # 16 bytes
+    with pytest.raises(PipelineError, match="16 bytes; at least 32") as err:
+        Settings().pseudonym_key_bytes()
+    assert "k" * 16 not in str(err.value)
+    monkeypatch.delenv("PA_PSEUDONYM_KEY")
+    path = tmp_path / "pseudonym.key"
+    path.write_text("x" * 40 + "\n")
+    path.chmod(0o644)
+    with pytest.raises(PipelineError, match="chmod 600"):
+        Settings().pseudonym_key_bytes()
+    path.chmod(0o600)
+    assert Settings().pseudonym_key_bytes() == b"x" * 40
 
 
 def test_no_pseudonym_key_says_how_to_get_one(tmp_path: Path) -> None:

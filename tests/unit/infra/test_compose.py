@@ -206,6 +206,11 @@ def test_dashboard_variables_only_on_the_dashboard(services: dict[str, Any]) -> 
             assert not dash_vars, f"{name} gets dashboard settings: {dash_vars}"
 
 
+def _dummy(secret: str) -> str:
+    """The stand-in content of a secret file (40 characters: keys have a minimum length)."""
+    return f"dummy-{secret}".ljust(40, "x")
+
+
 def _resolved_env(svc: dict[str, Any], tmp_path: Path) -> dict[str, str]:
     """The service's environment with defaults filled in and each *_FILE secret read from a
     dummy file, as the image's entrypoint would."""
@@ -213,7 +218,7 @@ def _resolved_env(svc: dict[str, Any], tmp_path: Path) -> dict[str, str]:
     for var, raw in env_of(svc).items():
         value = interpolate(raw)
         if var.endswith("_FILE") and value.startswith("/run/secrets/"):
-            out[var.removesuffix("_FILE")] = f"dummy-{value.rsplit('/', 1)[1]}"
+            out[var.removesuffix("_FILE")] = _dummy(value.rsplit("/", 1)[1])
         else:
             out[var] = value
     return out
@@ -233,17 +238,17 @@ def test_pipeline_settings_load_from_the_compose_environment(
     settings.check_s3()
     if name in ("pipeline", "worker"):
         assert settings.uses_s3 and settings.s3_endpoint == "minio:9000"
-        assert settings.pseudonym_key_bytes() == b"dummy-pseudonym_key"
+        assert settings.pseudonym_key_bytes() == _dummy("pseudonym_key").encode()
         assert settings.s3_region, "set PA_S3_REGION: the SDK then never asks GetBucketLocation"
     if name in ("pipeline", "worker", "store-migrate"):
         url = make_url(settings.aggregate_store_url)
         assert url.drivername == "postgresql+psycopg" and url.username == "pa_writer"
         assert url.password is None, "the password comes from PGPASSWORD_FILE, not the URL"
         assert url.database == "aggregates"
-        assert env["PGPASSWORD"] == "dummy-store_writer_password"
+        assert env["PGPASSWORD"] == _dummy("store_writer_password")
     if name == "receiver":
         assert settings.receiver_host == "0.0.0.0"
-        assert settings.receiver_token_value() == "dummy-receiver_token"
+        assert settings.receiver_token_value() == _dummy("receiver_token")
 
 
 def test_dashboard_settings_load_and_require_a_login(
@@ -256,14 +261,14 @@ def test_dashboard_settings_load_and_require_a_login(
     for var, value in env.items():
         monkeypatch.setenv(var, value)
     settings = DashboardSettings()
-    settings.check_startup()  # off loopback: refuses to start without username and password
+    settings.check_startup()  # off loopback: refuses to start without a users file
     assert settings.host == "0.0.0.0" and settings.login_required
-    assert settings.username and settings.password is not None
+    assert env["PA_DASHBOARD_USERS"] == _dummy("dashboard_users"), "the users file is a secret"
     assert settings.uploads_enabled and settings.s3_endpoint == "s3-upload:9000"
     assert settings.s3_region, "set PA_DASHBOARD_S3_REGION: put-only keys may not GetBucketLocation"
     url = make_url(settings.aggregate_store_url)
     assert url.username == "pa_reader" and url.password is None and url.database == "aggregates"
-    assert env["PGPASSWORD"] == "dummy-store_reader_password"
+    assert env["PGPASSWORD"] == _dummy("store_reader_password")
 
 
 def test_prefect_api_url_is_set_in_every_prefect_process(services: dict[str, Any]) -> None:
@@ -320,7 +325,7 @@ def test_dashboard_has_no_object_store_or_pipeline_secrets(services: dict[str, A
                       "PA_S3_ENDPOINT", "PA_RECEIVER_TOKEN", "MINIO_ROOT_PASSWORD"):
         assert forbidden not in names, f"the dashboard must not get {forbidden}"
     assert set(dash.get("secrets", [])) <= {
-        "store_reader_password", "dashboard_password", "s3_uploader_secret_key"
+        "store_reader_password", "dashboard_users", "s3_uploader_secret_key"
     }
 
 
@@ -423,6 +428,23 @@ def test_generate_script_creates_every_secret_once(tmp_path: Path) -> None:
     bad = subprocess.run(["bash", str(script), "--rotate", "nope"], capture_output=True)
     assert bad.returncode == 2
     assert oct(tmp_path.stat().st_mode & 0o777) == "0o700"
+
+
+def test_generated_users_file_lets_its_admin_in(tmp_path: Path) -> None:
+    """The starter users file loads in the dashboard, and the printed password logs in."""
+    from dashboard.users import parse_users
+
+    script = tmp_path / "generate.sh"
+    script.write_text((INFRA / "secrets" / "generate.sh").read_text())
+    out = subprocess.run(["bash", str(script)], capture_output=True, text=True, check=True).stdout
+    password = re.search(r"user admin \(operator\): password (\w+)", out)
+    assert password, out
+    text = (tmp_path / "dashboard_users").read_text()
+    assert password.group(1) not in text, "only the hash is stored"
+    users = parse_users(text)
+    admin = users.authenticate("admin", password.group(1))
+    assert admin is not None and admin.is_operator and admin.may_upload("any-dataset")
+    assert users.authenticate("admin", "wrong") is None
 
 
 # --------------------------------------------------------------------------- ports, networks

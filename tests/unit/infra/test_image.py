@@ -121,14 +121,14 @@ def test_entrypoint_turns_secret_files_into_variables(tmp_path: Path) -> None:
     pw.write_text("pg-password")
     proc = run_entrypoint(
         {"PA_PSEUDONYM_KEY_FILE": str(key), "PGPASSWORD_FILE": str(pw),
-         "PA_DASHBOARD_PASSWORD_FILE": str(pw), "SSL_CERT_FILE": str(pw)},
+         "PA_DASHBOARD_S3_PUT_SECRET_KEY_FILE": str(pw), "SSL_CERT_FILE": str(pw)},
         "env",
     )
     assert proc.returncode == 0, proc.stderr
     env = dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
     assert env["PA_PSEUDONYM_KEY"] == "k3y with spaces"
     assert env["PGPASSWORD"] == "pg-password"
-    assert env["PA_DASHBOARD_PASSWORD"] == "pg-password"
+    assert env["PA_DASHBOARD_S3_PUT_SECRET_KEY"] == "pg-password"
     assert "PA_PSEUDONYM_KEY_FILE" not in env and "PGPASSWORD_FILE" not in env
     assert env["SSL_CERT_FILE"] == str(pw), "other *_FILE variables are left alone"
     assert "SSL_CERT" not in env
@@ -151,6 +151,32 @@ def test_entrypoint_refuses_missing_or_empty_files(tmp_path: Path, content: str 
     assert proc.returncode == 64
     assert "PA_RECEIVER_TOKEN_FILE" in proc.stderr
     assert "from-file" not in proc.stderr
+
+
+def test_the_dashboard_users_file_passes_the_entrypoint_intact(tmp_path: Path) -> None:
+    """PA_DASHBOARD_USERS_FILE (a multi-line YAML secret) reaches the dashboard's settings as
+    PA_DASHBOARD_USERS, and its users load."""
+    from dashboard.passwords import MIN_ITERATIONS, hash_password
+
+    users = tmp_path / "dashboard_users"
+    users.write_text(
+        "# comment\nusers:\n"
+        f"  - name: ana\n    role: viewer\n    password_hash: {hash_password('pw', MIN_ITERATIONS)}\n"
+        f"  - name: olu\n    role: operator\n    password_hash: {hash_password('pw', MIN_ITERATIONS)}\n"
+        "    upload_datasets: [employees]\n"
+    )
+    code = (
+        "from dashboard.settings import DashboardSettings as S; from dashboard.users import "
+        "load_users; s = S(); assert s.users_file is None; "
+        "u = load_users(s).users; print(sorted(u), u['olu'].may_upload('employees'))"
+    )
+    proc = subprocess.run(
+        ["bash", str(ENTRYPOINT), sys.executable, "-c", code],
+        env={"PATH": "/usr/bin:/bin", "PA_DASHBOARD_USERS_FILE": str(users)},
+        capture_output=True, text=True, timeout=60, cwd=ROOT, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "['ana', 'olu'] True"
 
 
 def test_entrypoint_execs_the_command_with_its_exit_code() -> None:

@@ -82,6 +82,8 @@ def test_conform_casts_trims_and_nulls_unreadable_values() -> None:
     assert out.schema["age"] == pl.Int64 and out.schema["joined"] == pl.Date
     assert out["person_id"].to_list() == ["a", "b", None]
     assert out["team"].to_list() == ["red", "blue", None]
+    outside = conform(raw.with_columns(pl.Series("team", ["red", "Red", "green"])), CONTRACT)
+    assert outside.collect()["team"].to_list() == ["red", None, None]  # outside the keys
     assert out["age"].to_list() == [30, 31, None]
     assert out["score"].to_list() == [1.5, None, None]
     assert out["active"].to_list() == [True, False, None]
@@ -140,9 +142,18 @@ def test_clean_file_passes_and_counts_clamped() -> None:
 def test_bad_file_counts_every_rule_and_ge_agrees() -> None:
     raw = raw_frame(n_bad=4)
     report = validate(raw, conform(raw, CONTRACT), CONTRACT)
-    assert not report.ok
+    assert not report.ok  # the contract opts in to unique ids: duplicates refuse the file
     failed = {(r.rule, r.column): r.failed_count for r in report.failures}
-    assert failed == {
+    assert failed == {("unique", "person_id"): 4}
+    nulled = {(r.rule, r.column): r.failed_count for r in report.nulled}
+    assert nulled == {("type", "age"): 4, ("type", "score"): 4, ("in_keys", "team"): 4}
+    assert report.values_nulled == 12
+    notes = report.notes()
+    assert notes is not None and "12 values set to null" in notes and CANARY not in notes
+    assert "4 values outside the public keys of 'team'" in notes
+    strict = CONTRACT.model_copy(update={"on_bad_value": "reject"})
+    strict_report = validate(raw, conform(raw, strict), strict)
+    assert {(r.rule, r.column): r.failed_count for r in strict_report.failures} == {
         ("type", "age"): 4,
         ("type", "score"): 4,
         ("in_keys", "team"): 4,
@@ -152,8 +163,30 @@ def test_bad_file_counts_every_rule_and_ge_agrees() -> None:
     assert ge[("type", "age")] == 4 and ge[("type", "score")] == 4 and ge[("in_keys", "team")] == 4
     reason = report.reason()
     assert "\n" not in reason and CANARY not in reason
-    assert "type on 'age': 4 rows" in reason and "unique on 'person_id'" in reason
+    assert "unique on 'person_id'" in reason and "type on 'age'" not in reason
+    assert "type on 'age': 4 rows" in strict_report.reason()
     assert CANARY not in json.dumps(report.as_dict())
+
+
+def test_one_bad_value_in_a_large_file_nulls_one_cell() -> None:
+    """A 10,000-row file with one typo and one value outside the keys is not refused: the
+    two cells become null and the report counts them."""
+    n = 10_000
+    raw = pl.LazyFrame(
+        {
+            "person_id": [f"p{i}" for i in range(n)],
+            "team": ["red", "blue"] * (n // 2 - 1) + ["red", "purple"],
+            "age": [str(20 + i % 40) for i in range(n - 1)] + ["4O"],
+            "score": ["1.5"] * n,
+            "active": ["yes"] * n,
+            "joined": ["01/02/2020"] * n,
+        }
+    )
+    report = validate(raw, conform(raw, CONTRACT), CONTRACT)
+    assert report.ok, report.reason()
+    assert report.values_nulled == 2 and report.rows == n
+    out = conform(raw, CONTRACT).collect()
+    assert out["team"].null_count() == 1 and out["age"].null_count() == 1
 
 
 def test_not_null_rule_on_missing_reject() -> None:
@@ -305,7 +338,10 @@ def _check_fast_paths(raw: pl.LazyFrame) -> None:
     types = {r.column: r.failed_count for r in report.rules if r.rule == "type"}
     if schema["s"] == pl.String:
         assert types["s"] == 0 and types["u"] == 0  # text read as text cannot fail
-    expected = _expected_type_failures(raw, stepwise)
+    before_keys = raw.select(
+        conform_expr(n, c, schema[n], keys=False) for n, c in ALL_TYPES.columns.items()
+    ).collect()
+    expected = _expected_type_failures(raw, before_keys)
     assert {n: types[n] for n in types if types[n] or expected[n]} == {
         n: expected[n] for n in expected if types[n] or expected[n]
     }
@@ -326,7 +362,7 @@ def test_stepwise_conform_and_counts_match_reference_on_text(data: st.DataObject
 def test_stepwise_conform_and_counts_match_reference_on_typed_input() -> None:
     _check_fast_paths(_typed_frame())
     out = conform(_typed_frame(), ALL_TYPES).collect()
-    assert out["s"].to_list() == ["1", None, "3"]
+    assert out["s"].to_list() == [None, None, None]  # 1 and 3 are outside the keys [a, b]
     assert out["i"].to_list() == [1, None, None]
     assert out["f"].to_list() == [None, 0.5, None]
     assert out["d"].to_list() == [dt.date(2021, 3, 4), None, dt.date(2020, 1, 1)]

@@ -1,0 +1,72 @@
+"""Per-person truncation keeps a random sample of each person's rows, never the first ones
+in file order, and sentences do not read its sampling variation as a finding."""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+
+import polars as pl
+
+from analytics.catalogue import plan_analyses
+from privacy.budget import PrivacyLoss
+from privacy.contract import Contract
+
+K = 4
+REPEATS = 200
+
+
+def _contract() -> Contract:
+    return Contract.model_validate(
+        {
+            "dataset": "sorted",
+            "privacy_unit": "pid",
+            "max_rows_per_unit": K,
+            "budget": {"epsilon_cap": 1000, "delta": 1e-6},
+            "columns": {
+                "pid": {"role": "identifier", "type": "string", "action": "pseudonymize"},
+                "day": {"role": "time", "type": "date", "granularity": "month",
+                        "periods": {"start": "2025-01-01", "end": "2025-12-31"}},
+            },
+            "analyses": [{"kind": "trend", "time": "day"}],
+        }
+    )
+
+
+def _sorted_file() -> pl.DataFrame:
+    """400 rows in every month of 2025, sorted by date. Half the people (300) have 4 rows
+    in 4 months; the other half have 12, one per month: three times the bound."""
+    rows = [
+        (f"L{i}", dt.date(2025, 1 + (i + 3 * j) % 12, 1 + i % 28)) for i in range(300) for j in range(4)
+    ]
+    rows += [(f"H{i}", dt.date(2025, 1 + m, 1 + i % 28)) for i in range(300) for m in range(12)]
+    return pl.DataFrame(rows, schema=["pid", "day"], orient="row").sort("day")
+
+
+def test_a_flat_sorted_file_shows_no_trend() -> None:
+    frame = _sorted_file()
+    monthly = frame.group_by(pl.col("day").dt.month()).len()["len"]
+    assert monthly.min() == monthly.max() == 400  # the truth is flat
+    # keeping each person's first K rows in file order would release 400 rows in each of
+    # January to April and 100 in each later month: a false fall
+    first = frame.filter(pl.int_range(pl.len()).over("pid") < K)
+    by_month = first.group_by(pl.col("day").dt.month()).len().sort("day")["len"].to_list()
+    assert by_month[0] == 400 and by_month[-1] == 100
+
+    plan = plan_analyses(frame.lazy(), _contract(), PrivacyLoss(1.0, 0.0))
+    try:
+        clear, diffs = 0, []
+        for _ in range(REPEATS):
+            [trend] = plan.run().releases
+            counts = [v for v in trend.values if v.metric == "count"]
+            assert [v.group["day"] for v in (counts[0], counts[-1])] == ["2025-01", "2025-12"]
+            diffs.append(counts[0].value - counts[-1].value)
+            [sentence] = trend.insights
+            clear += "a clear" in sentence
+    finally:
+        plan.close()
+    # the trend insight calls it a clear change in at most 5% of the releases
+    assert clear <= 0.05 * REPEATS, f"{clear} of {REPEATS} releases claim a clear change"
+    # and January's released count minus December's is zero on average (2 standard errors)
+    se = statistics.stdev(diffs) / REPEATS**0.5
+    assert abs(statistics.mean(diffs)) <= 2 * se, (statistics.mean(diffs), se)
