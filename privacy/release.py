@@ -327,9 +327,13 @@ class PreparedFrame:
     """The masked frame reduced to the columns DP queries read, by public row-wise transforms.
 
     It holds no identifier in clear: the privacy unit is already a pseudonym and is hashed
-    again to a 64-bit integer (a collision only merges two people's rows, which tightens
-    truncation and keeps the bound). Large frames live in a private temporary Parquet file
-    (``path``) instead of memory; :meth:`close` deletes it (so does garbage collection).
+    again to a 64-bit integer. Two people whose hashes collide are one unit to OpenDP (their
+    rows are truncated together); if a person added to a file collides with one already in
+    it, OpenDP sees that unit's rows change rather than a unit added, which its ε does not
+    cover. The chance is at most n/2^64 for a file of n people (about 5e-13 at 10 million),
+    far below any δ in use, and is not charged to the ledger. Large frames live in a
+    private temporary Parquet file (``path``) instead of memory; :meth:`close` deletes it
+    (so does garbage collection).
     """
 
     frame: pl.DataFrame | None

@@ -42,6 +42,7 @@ STATUS_COLOURS = {
     "running": "info",
     "rejected": "warning",
     "budget_exhausted": "warning",
+    "terms_changed": "danger",
     "duplicate": "secondary",
     "failed": "danger",
 }

@@ -26,6 +26,33 @@ def test_covid_identifiers(read_raw) -> None:  # type: ignore[no-untyped-def]
     assert "REVIEW" in text
 
 
+def test_the_privacy_unit_is_a_column_that_exists() -> None:
+    """The most person-like column is proposed (pseudonymized); ids of tests or records are
+    passed over; without any, the draft says rows are people and asks for a review."""
+    n = 200
+    survey = pl.LazyFrame(
+        {
+            "seqn": [str(1000 + i) for i in range(n)],
+            "sex": ["f", "m"] * (n // 2),
+            "bmi": [20.0 + i % 15 for i in range(n)],
+        }
+    )
+    text, c = draft(survey)
+    assert c.privacy_unit == "seqn" and "privacy_unit: seqn" in text and "id" not in c.columns
+    assert c.columns["seqn"].mask_action == "pseudonymize" and c.max_rows_per_unit == 1
+    visits = pl.LazyFrame(
+        {
+            "visit_id": [f"v{i}" for i in range(n)],
+            "patient_id": [f"p{i // 4}" for i in range(n)],
+            "score": [i % 7 for i in range(n)],
+        }
+    )
+    text, c = draft(visits)
+    assert c.privacy_unit == "patient_id" and c.max_rows_per_unit > 1
+    text, c = draft(pl.LazyFrame({"x": [1.5, 2.5] * 20, "team": ["a", "b"] * 20}))
+    assert c.privacy_unit is None and c.rows_are_people and "rows_are_people: true" in text
+
+
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
