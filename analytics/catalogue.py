@@ -53,6 +53,7 @@ from analytics.correlations import pearson_from_sums
 from analytics.forecasts import forecast_linear
 from analytics.trends import (
     is_integer_time,
+    partial_periods,
     period_label,
     period_noun,
     period_ordinal_expr,
@@ -66,16 +67,21 @@ from privacy.contract import (
     CorrelationAnalysis,
     DistributionAnalysis,
     ForecastAnalysis,
+    Missing,
     SummaryAnalysis,
     TrendAnalysis,
 )
 from privacy.dp_intervals import Estimate, difference, linear, ratio
 from privacy.errors import PipelineError
 from privacy.release import (
+    EXCESS,
+    OVER,
+    SHARE,
     SPILL_ROWS,
     Agg,
     CalibrationCache,
     LossPlan,
+    Noise,
     PreparedFrame,
     QueryResult,
     QuerySpec,
@@ -95,6 +101,9 @@ log = logging.getLogger(__name__)
 GOOD_QUANTILES = (0.125, 0.25, 0.5, 0.75, 0.875)
 QUANTILE_CANDIDATES = 201
 MAX_PAIRS_GROUPS = 12
+#: the share of each release's ε spent on disclosing what shaped the numbers (missing and
+#: clamped shares, per-person truncation): the "quality" release
+QUALITY_SHARE = 0.1
 MISSING = "(missing)"
 #: the period of rows without a time value when periods are private (dropped after release)
 NO_PERIOD = -(2**62)
@@ -142,16 +151,71 @@ def _est(
     return Estimate.of(float(value), result.noise.get(col), clip)
 
 
-def _with_sampling(pv: PublishedValue, sd: float, alpha: float = 0.05) -> PublishedValue:
-    """``pv`` with its interval widened, in quadrature, by the (1-alpha) quantile of a
-    normal variation of standard deviation ``sd``: for sentences that claim a finding about
-    the data, not only about the noise (see ``_Builder.truncation_sd``)."""
+def _halfwidth(est: Estimate, sd: float = 0.0, alpha: float = 0.05) -> float | None:
+    """The unclipped (1-alpha) half-width of ``est``'s noise, widened in quadrature by the
+    (1-alpha) quantile of a normal variation of standard deviation ``sd``: for sentences
+    that claim a finding about the data, not only about the noise (see
+    ``_Builder.truncation_sd``). Published intervals never include it."""
+    half = est.halfwidth(alpha)
+    if half is None:
+        return None
+    return math.hypot(half, NormalDist().inv_cdf(1 - alpha / 2) * sd)
+
+
+def _widened(pv: PublishedValue, sd: float, alpha: float = 0.05) -> PublishedValue:
+    """``pv`` with its interval widened as in ``_halfwidth`` (for sentences only)."""
     if sd <= 0 or pv.lower is None or pv.upper is None:
         return pv
     add = NormalDist().inv_cdf(1 - alpha / 2) * sd
     lower = pv.value - math.hypot(pv.value - pv.lower, add)
     upper = pv.value + math.hypot(pv.upper - pv.value, add)
     return replace(pv, lower=lower, upper=upper)
+
+
+def _value_at_rank(rank: float, edges: list[float], counts: list[float]) -> float:
+    """The value below which ``rank`` of the histogram's rows lie (linear within a bin)."""
+    total = sum(counts)
+    rank = min(max(rank, 0.0), total)
+    below = 0.0
+    for i, c in enumerate(counts):
+        if c > 0 and below + c >= rank:
+            return edges[i] + (rank - below) / c * (edges[i + 1] - edges[i])
+        below += c
+    return edges[-1]
+
+
+def _quantiles(
+    m: str,
+    found: list[tuple[float, float, Noise | None]],
+    edges: list[float],
+    counts: dict[int, Estimate],
+    bounds: tuple[float, float],
+    rows: float,
+) -> list[PublishedValue]:
+    """Quantiles with a rough range in the measure's units, or none at all.
+
+    The exponential mechanism has no additive accuracy: it may pick a candidate up to
+    ``quantile_rank_error`` rows away from the true rank. Where that exceeds
+    ``QUANTILE_RANK_SHARE`` of the (noisy) rows, nothing is published. Otherwise each
+    quantile's range is the span of values within that rank error (plus the noise of the
+    histogram's cumulative counts) of its rank, read off the released histogram: post-
+    processing of DP values only, a rough guide rather than a calibrated interval.
+    """
+    if rows <= 0 or not found:
+        return []
+    errors = [insights.quantile_rank_error(n.raw_scale if n else None, q) for q, _, n in found]
+    if max(errors) > insights.QUANTILE_RANK_SHARE * rows:
+        return []
+    binned = [counts[i].clipped if i in counts else 0.0 for i in range(len(edges) - 1)]
+    hist_noise = math.sqrt(sum((e.halfwidth() or 0.0) ** 2 for e in counts.values()))
+    out = []
+    for (q, value, _), err in zip(found, errors, strict=True):
+        v = min(max(value, bounds[0]), bounds[1])
+        spread = err + hist_noise
+        low = _value_at_rank(q * rows - spread, edges, binned)
+        high = _value_at_rank(q * rows + spread, edges, binned)
+        out.append(PublishedValue(f"quantile_{q}", v, min(low, v), max(high, v), None, m))
+    return out
 
 
 def clearly_positive(est: Estimate, share: float = 0.0, alpha: float = 0.05) -> bool:
@@ -169,7 +233,9 @@ class _Query:
     by: tuple[str, ...] = ()
     keys: pl.DataFrame | None = None
     per_unit: bool = False
+    present: tuple[str, ...] = ()
     aggs: dict[str, Agg] = field(default_factory=dict)
+    person_shares: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -197,9 +263,10 @@ class _Builder:
         by: tuple[str, ...] = (),
         keys: pl.DataFrame | None = None,
         per_unit: bool = False,
+        present: tuple[str, ...] = (),
     ) -> str:
         if qid not in self.queries:
-            self.queries[qid] = _Query(qid, by, keys, per_unit)
+            self.queries[qid] = _Query(qid, by, keys, per_unit, present)
         return qid
 
     def use(self, refs: list[Ref], qid: str, agg: Agg, weight: float = 1.0) -> None:
@@ -207,11 +274,12 @@ class _Builder:
         refs.append((qid, agg.name, weight))
         self.queries[qid].aggs.setdefault(agg.name, agg)  # weights are summed in specs()
 
-    def planned_add(self, p: _Planned) -> None:
-        """Register a release; its refs' weights are normalized to 1 (an equal ε share)."""
+    def planned_add(self, p: _Planned, share: float = 1.0) -> None:
+        """Register a release; its refs' weights are normalized to ``share`` (1: an equal ε
+        share with every other analysis)."""
         total = sum(w for _, _, w in p.refs)
         if total > 0:
-            p.refs = [(q, a, w / total) for q, a, w in p.refs]
+            p.refs = [(q, a, share * w / total) for q, a, w in p.refs]
         self.planned.append(p)
 
     # ----------------------------------------------------------------- columns
@@ -225,27 +293,65 @@ class _Builder:
         lo, hi = self.bounds(m)
         return (lo + hi) / 2
 
+    def may_miss(self, m: str) -> bool:
+        """Whether measure ``m`` can be missing in released rows (``missing: allow``): its
+        sums and means then count its present values, not the rows."""
+        return self.contract.columns[m].missing is Missing.ALLOW
+
+    def _raw(self, m: str) -> pl.Expr:
+        return pl.col(m).cast(pl.Float64, strict=False).fill_nan(None)
+
     def measure(self, m: str) -> str:
-        """The measure, nulls filled and clamped to its bounds, minus the bounds' midpoint."""
+        """The measure clamped to its bounds, minus the bounds' midpoint: null where the
+        value is missing (``missing: fill``: the public fill value instead)."""
         if f"x:{m}" not in self.columns:
             col = self.contract.columns[m]
             lo, hi = self.bounds(m)
-            fill = col.fill if col.fill is not None else lo
-            expr = pl.col(m).cast(pl.Float64, strict=False)
-            self.columns[f"x:{m}"] = expr.fill_nan(None).fill_null(fill).clip(lo, hi) - self.mid(m)
+            expr = self._raw(m)
+            if col.missing is Missing.FILL and col.fill is not None:
+                expr = expr.fill_null(col.fill)
+            self.columns[f"x:{m}"] = expr.clip(lo, hi) - self.mid(m)
         return f"x:{m}"
 
     def centred(self, m: str) -> tuple[str, tuple[int, int], float]:
-        """The centred measure as a fixed-point integer column: (name, int bounds, step)."""
+        """The centred measure as a fixed-point integer column: (name, int bounds, step). A
+        missing value is 0: it adds nothing to a centred sum, which is then divided by the
+        count of present values."""
         lo, hi = self.bounds(m)
         h = (hi - lo) / 2
         expr, ibounds, step = fixed_point(pl.col(self.measure(m)), (-h, h))
-        self.columns[f"i:{m}"] = expr
+        self.columns[f"i:{m}"] = expr.fill_null(0)
         return f"i:{m}", ibounds, step
 
     def csum(self, m: str, weight: float = 1.0) -> Agg:
         col, ibounds, step = self.centred(m)
         return int_sum_agg(col, ibounds, f"csum:{m}", step, weight)
+
+    def indicator(self, m: str, what: str) -> str:
+        """A 0/1 column of measure ``m``: ``present`` (the file has a value), ``below`` /
+        ``above`` (a present value beyond the lower / upper bound: clamped to it)."""
+        name = f"{what}:{m}"
+        if name not in self.columns:
+            lo, hi = self.bounds(m)
+            raw = self._raw(m)
+            flag = {"present": raw.is_not_null(), "below": raw < lo, "above": raw > hi}[what]
+            self.columns[name] = flag.fill_null(False).cast(pl.Int64)
+        return name
+
+    def indicator_agg(self, m: str, what: str, weight: float = 1.0) -> Agg:
+        return int_sum_agg(self.indicator(m, what), (0, 1), f"{what}:{m}", 1.0, weight)
+
+    def use_n(self, refs: list[Ref], qid: str, m: str, weight: float = 1.0) -> None:
+        """Add the count ``mean`` divides by: present values of ``m``, or the rows."""
+        if self.may_miss(m):
+            self.use(refs, qid, self.indicator_agg(m, "present"), weight)
+        else:
+            self.use(refs, qid, count_agg(COUNT), weight)
+
+    def n_of(self, res: QueryResult, row: dict[str, Any], m: str) -> Estimate | None:
+        """The released count of ``m``'s values in ``row``: present values, or the rows."""
+        name = f"present:{m}" if self.may_miss(m) else COUNT
+        return _est(res, row, name, (0.0, None))
 
     def dimension(self, d: str) -> tuple[str, pl.DataFrame | None, list[str] | None]:
         """The group column of dimension ``d``: with public keys, the key's index (rows
@@ -305,7 +411,8 @@ class _Builder:
     def sum_and_mean(
         self, res: QueryResult, row: dict[str, Any], m: str, count: Estimate | None
     ) -> tuple[Estimate | None, Estimate | None]:
-        """Σx = Σ(x − mid) + mid·n and mean = mid + Σ(x − mid)/n, with their noise."""
+        """Σx = Σ(x − mid) + mid·n and mean = mid + Σ(x − mid)/n, with their noise, where n
+        (``count``) counts the present values (see ``n_of``)."""
         cs = _est(res, row, f"csum:{m}")
         if cs is None or count is None:
             return None, None
@@ -329,6 +436,7 @@ class _Builder:
             self.use(refs, self.query(UNITS, per_unit=True), count_agg(UNITS))
         for m in measures:
             self.use(refs, q, self.csum(m))
+            self.use_n(refs, q, m)
 
         def finish(results: Results) -> tuple[list[PublishedValue], list[str]]:
             res = results[ALL]
@@ -343,7 +451,10 @@ class _Builder:
                 if units is not None:
                     values.append(_pv("units", units))
             for m in measures:
-                total, mean = self.sum_and_mean(res, row, m, count)
+                n = self.n_of(res, row, m)
+                if self.may_miss(m) and n is not None:
+                    values.append(_pv("present", n, m))
+                total, mean = self.sum_and_mean(res, row, m, n)
                 if total is not None:
                     values.append(_pv("sum", total, m))
                 if mean is not None:
@@ -363,7 +474,7 @@ class _Builder:
             f"[{edges[i]:g}, {edges[i + 1]:g}{']' if i == len(edges) - 2 else ')'}"
             for i in range(len(edges) - 1)
         ]
-        x = pl.col(self.measure(m)) + mid
+        x = pl.col(self.measure(m)) + mid  # null where the value is missing: in no bin
         expr: Any = pl.lit(None, dtype=pl.Int64)
         for i in reversed(range(len(labels))):
             upper_ok = x <= edges[i + 1] if i == len(labels) - 1 else x < edges[i + 1]
@@ -394,37 +505,36 @@ class _Builder:
                 for i in range(QUANTILE_CANDIDATES)
             }
         )
+        # quantiles of the values that are there: rows without one are left out first
+        qq = (
+            self.query(f"present:{m}", present=(self.indicator(m, "present"),))
+            if self.may_miss(m)
+            else self.query(ALL)
+        )
         for q in alphas:
             agg = quantile_agg(icol, q, cands, f"q:{m}:{q}", step=step, offset=mid)
-            self.use(refs, self.query(ALL), agg)
+            self.use(refs, qq, agg)
 
         def finish(results: Results) -> tuple[list[PublishedValue], list[str]]:
             res = results[hist]
             values: list[PublishedValue] = []
+            counts: dict[int, Estimate] = {}
             for row in res.frame.iter_rows(named=True):
                 est = _est(res, row, COUNT, (0.0, None))
                 if est is not None:
+                    counts[int(row[bcol])] = est
                     values.append(_pv("histogram", est, m, {"bin": labels[int(row[bcol])]}))
             order = {lab: i for i, lab in enumerate(labels)}
             values.sort(key=lambda v: order.get(v.group.get("bin", ""), 0))
+            rows = sum(e.clipped for e in counts.values())
             if alphas:
-                qres = results[ALL]
+                qres = results[qq]
                 qrow = qres.frame.row(0, named=True)
-                for q in alphas:
-                    noise = qres.noise.get(f"q:{m}:{q}")
-                    # no interval: the exponential mechanism has no additive accuracy
-                    values.append(
-                        PublishedValue(
-                            f"quantile_{q}",
-                            min(max(float(qrow[f"q:{m}:{q}"]), lo), hi),
-                            None,
-                            None,
-                            noise.scale if noise else None,
-                            m,
-                        )
-                    )
-            rows = sum(v.value for v in values if v.metric == "histogram")
-            return values, insights.distribution_insights(m, values, rows)
+                found = [
+                    (q, float(qrow[f"q:{m}:{q}"]), qres.noise.get(f"q:{m}:{q}")) for q in alphas
+                ]
+                values += _quantiles(m, found, edges, counts, (lo, hi), rows)
+            return values, insights.distribution_insights(m, values, bool(alphas))
 
         mech = "laplace+exponential" if alphas else "laplace"
         name = self.unique_name(f"distribution:{m}")
@@ -439,6 +549,7 @@ class _Builder:
         refs: list[Ref] = []
         self.use(refs, q, count_agg(COUNT))
         self.use(refs, q, self.csum(m))
+        self.use_n(refs, q, m)
 
         def key_of(value: Any) -> str:
             return names[int(value)] if names is not None else str(value)
@@ -447,18 +558,24 @@ class _Builder:
             res = results[q]
             values: list[PublishedValue] = []
             means: dict[str, Estimate] = {}
+            sds: dict[str, float] = {}
             rows = sorted(res.frame.iter_rows(named=True), key=lambda r: key_of(r[dcol]))
             for row in rows:
                 g = {by: key_of(row[dcol])}
                 count = _est(res, row, COUNT, (0.0, None))
-                total, mean = self.sum_and_mean(res, row, m, count)
+                n = self.n_of(res, row, m)
+                total, mean = self.sum_and_mean(res, row, m, n)
                 if count is not None:
                     values.append(_pv("count", count, m, g))
+                if self.may_miss(m) and n is not None:
+                    values.append(_pv("present", n, m, g))
                 if total is not None:
                     values.append(_pv("sum", total, m, g))
                 if mean is not None:
                     values.append(_pv("mean", mean, m, g))
                     means[g[by]] = mean
+                    sds[g[by]] = self.truncation_sd(n.clipped if n else 0.0, m)
+            seen = [v for v in values if v.metric == "mean"]
             groups = sorted(means)
             pairs = [(x, y) for i, x in enumerate(groups) for y in groups[i + 1 :]]
             if pairs and len(groups) <= MAX_PAIRS_GROUPS:
@@ -467,16 +584,25 @@ class _Builder:
                 alpha = 0.05 / (2 * len(pairs))
                 for x, y in pairs:
                     g = {by: x, f"{by}_vs": y}
-                    values.append(_pv("difference", difference(means[x], means[y]), m, g, alpha))
+                    sx, sy = sds[x], sds[y]
+                    d = _pv("difference", difference(means[x], means[y]), m, g, alpha)
+                    values.append(d)
+                    seen.append(_widened(d, math.hypot(sx, sy), alpha))
                     ex = Estimate(means[x].clipped, means[x].terms)
                     ey = Estimate(means[y].clipped, means[y].terms)
-                    r = ratio(ex, ey)
-                    if r is not None:
-                        values.append(_pv("ratio", r, m, g, alpha))
-                    r2 = ratio(ey, ex)
-                    if r2 is not None:
-                        values.append(_pv("ratio", r2, m, {by: y, f"{by}_vs": x}, alpha))
-            return values, insights.comparison_insights(m, by, values)
+                    for num, den, sn, sd_, gg in (
+                        (ex, ey, sx, sy, g),
+                        (ey, ex, sy, sx, {by: y, f"{by}_vs": x}),
+                    ):
+                        r = ratio(num, den)
+                        if r is None:
+                            continue
+                        pv = _pv("ratio", r, m, gg, alpha)
+                        values.append(pv)
+                        spread = math.hypot(sn, r.value * sd_) / den.value
+                        seen.append(_widened(pv, spread, alpha))
+            # sentences see the intervals widened for per-person truncation's variation
+            return values, insights.comparison_insights(m, by, seen)
 
         mech = "laplace" if keys is not None else "laplace+threshold"
         name = self.unique_name(f"comparison:{m}:{by}")
@@ -490,6 +616,7 @@ class _Builder:
         self.use(refs, q, count_agg(COUNT), weight)
         for m in measures:
             self.use(refs, q, self.csum(m), weight)
+            self.use_n(refs, q, m, weight)
         return q
 
     def _series(
@@ -504,7 +631,9 @@ class _Builder:
         with so noisy a denominator would not be calibrated. ``trim`` (for insights and
         forecasts) keeps the span from the first to the last period whose count is clearly
         positive: periods of the range before or after the file's rows would read as a fall
-        or rise that is only the range's edge. Both are post-processing of released values.
+        or rise that is only the range's edge; it also leaves out a first or last period the
+        range covers only in part (``partial_periods``). All of it is post-processing of
+        released values.
         """
         res = results[q]
         col = self.contract.columns[t]
@@ -525,19 +654,33 @@ class _Builder:
         if public and trim:
             clear = [i for i, (_, c, _) in enumerate(rows) if clearly_positive(c, 0.0, alpha)]
             rows = rows[clear[0] : clear[-1] + 1] if clear else []
+            partial = partial_periods(col)
+            rows = [r for r in rows if r[0] not in partial]
         out = []
         for ordinal, count, row in rows:
             label = period_label(ordinal, col.granularity, integer)
             if measure is None:
                 out.append((ordinal, label, count))
                 continue
-            if public and not (
-                clearly_positive(count, 0.0, alpha) and clearly_positive(count, MEAN_COUNT_SHARE)
+            n = self.n_of(res, row, measure)
+            if n is None or (
+                public
+                and not (clearly_positive(n, 0.0, alpha) and clearly_positive(n, MEAN_COUNT_SHARE))
             ):
                 continue
-            _, mean = self.sum_and_mean(res, row, measure, count)
+            _, mean = self.sum_and_mean(res, row, measure, n)
             if mean is not None:
                 out.append((ordinal, label, mean))
+        return out
+
+    def _counts(self, results: Results, q: str, t: str, m: str | None) -> dict[int, float]:
+        """Period ordinal -> the released count a value of ``m`` (None: rows) rests on."""
+        res = results[q]
+        out: dict[int, float] = {}
+        for row in res.frame.iter_rows(named=True):
+            n = self.n_of(res, row, m) if m is not None else _est(res, row, COUNT, (0.0, None))
+            if row[f"p:{t}"] is not None and n is not None:
+                out[int(row[f"p:{t}"])] = n.clipped
         return out
 
     def trend(self, a: TrendAnalysis) -> None:
@@ -555,20 +698,15 @@ class _Builder:
                 series = self._series(results, q, t, m)
                 values += [_pv(metric, e, m, {t: lab}) for _, lab, e in series]
                 span = self._series(results, q, t, m, trim=True)
-                counts = {o: c.value for o, _, c in self._series(results, q, t, None)}
+                counts = self._counts(results, q, t, m)
                 what = (
                     f"rows per {noun}" if m is None else f"average {insights.label(m)} per {noun}"
                 )
-                texts += insights.trend_insights(
-                    [
-                        _with_sampling(
-                            _pv(metric, e, m, {t: lab}), self.truncation_sd(counts[o], m)
-                        )
-                        for o, lab, e in span
-                    ],
-                    what,
-                    noun,
-                )
+                points = [
+                    (lab, e.clipped, _halfwidth(e, self.truncation_sd(counts[o], m)))
+                    for o, lab, e in span
+                ]
+                texts += insights.trend_insights(points, what, noun)
             return values, texts
 
         mech = "laplace" if col.periods is not None else "laplace+threshold"
@@ -633,10 +771,16 @@ class _Builder:
 
     def correlation(self, a: CorrelationAnalysis) -> None:
         """n, Σa, Σb (shared with the summary), Σa², Σb², Σab of the centred measures. The
-        second moments drive r's noise, so they get three times the weight of the others."""
+        second moments drive r's noise, so they get three times the weight of the others.
+        When a measure may be missing, the sums run over the rows where every measure of
+        the analysis is present (a query of its own, filtered row by row)."""
         ms = list(dict.fromkeys(a.measures))
         refs: list[Ref] = []
-        q = self.query(ALL)
+        if any(self.may_miss(m) for m in ms):
+            present = tuple(self.indicator(m, "present") for m in ms)
+            q = self.query(f"complete:{','.join(ms)}", present=present)
+        else:
+            q = self.query(ALL)
         self.use(refs, q, count_agg(COUNT), 0.5)
         half: dict[str, float] = {}
         for m in ms:
@@ -672,9 +816,11 @@ class _Builder:
                 r = pearson_from_sums(*parts)  # type: ignore[arg-type]
                 if r is None:
                     texts.append(
-                        f"Too few rows to estimate a correlation between {insights.label(x)} "
-                        f"and {insights.label(y)} at this privacy budget: the noise hides "
-                        "their variation."
+                        f"The correlation between {insights.label(x)} and "
+                        f"{insights.label(y)} cannot be estimated at this privacy budget: the "
+                        "noise hides their variation. Tighter public bounds for both, a larger "
+                        "share of ε (fewer analyses, or a higher epsilon_per_release) or more "
+                        "rows would make it estimable."
                     )
                     continue
                 pv = _pv("pearson_r", r, x, {"with": y})
@@ -689,8 +835,86 @@ class _Builder:
         self, name: str, expr: pl.Expr, bounds: tuple[float, float]
     ) -> tuple[str, tuple[int, int], float]:
         as_int, ibounds, step = fixed_point(expr, bounds)
-        self.columns[name] = as_int
+        self.columns[name] = as_int.fill_null(0)
         return name, ibounds, step
+
+    # ----------------------------------------------------------------- data quality
+
+    def quality(self, measures: list[str]) -> None:
+        """What shaped the numbers, released under DP (a fixed ``QUALITY_SHARE`` of ε): per
+        measure the share of values missing and the shares clamped at each bound, and with
+        a privacy unit the share of people over ``max_rows_per_unit`` and (a lower bound)
+        the share of rows the per-person truncation left out.
+
+        With a privacy unit the shares are averaged over people (a person's share of rows
+        missing, below or above a bound, each person counting once): sums of values in
+        [0, 1] per person, so their noise does not grow with ``max_rows_per_unit``."""
+        refs: list[Ref] = []
+        k = self.contract.max_rows_per_unit
+        has_units = self.contract.privacy_unit is not None
+        wants_present = [
+            m for m in measures if self.contract.columns[m].missing in (Missing.ALLOW, Missing.FILL)
+        ]
+        if has_units:
+            q, total = self.query(UNITS, per_unit=True), UNITS
+            self.use(refs, q, count_agg(UNITS))
+            self.use(refs, q, int_sum_agg(OVER, (0, 1), "over"))
+            self.use(refs, q, int_sum_agg(EXCESS, (0, k), "excess"))
+            self.use(refs, self.query(ALL), count_agg(COUNT))
+        else:
+            q, total = self.query(ALL), COUNT
+            self.use(refs, q, count_agg(COUNT))
+        for m in measures:
+            for what in ("present", "below", "above"):
+                if what == "present" and m not in wants_present:
+                    continue
+                if has_units:
+                    col = self.indicator(m, what)
+                    if col not in self.queries[q].person_shares:
+                        self.queries[q].person_shares.append(col)
+                    self.use(refs, q, Agg(f"{what}:{m}", "sum", SHARE + col, (0.0, 1.0)))
+                else:
+                    self.use(refs, q, self.indicator_agg(m, what))
+        if not measures and not has_units:
+            return
+
+        def finish(results: Results) -> tuple[list[PublishedValue], list[str]]:
+            res = results[q]
+            row = res.frame.row(0, named=True)
+            n = _est(res, row, total, (0.0, None))
+            values: list[PublishedValue] = []
+            if n is None:
+                return values, []
+            whole = Estimate(n.value, n.terms)
+            for m in measures:
+                present = _est(res, row, f"present:{m}")
+                if present is not None:
+                    miss = ratio(linear([(1.0, whole), (-1.0, present)]), whole, (0.0, 1.0))
+                    if miss is not None:
+                        values.append(_pv("missing_share", miss, m))
+                base = present if present is not None else whole
+                for what, metric in (("below", "clamped_low_share"), ("above", "clamped_high_share")):
+                    beyond = _est(res, row, f"{what}:{m}")
+                    share = ratio(beyond, base, (0.0, 1.0)) if beyond is not None else None
+                    if share is not None:
+                        values.append(_pv(metric, share, m))
+            if has_units:
+                over, excess = _est(res, row, "over"), _est(res, row, "excess")
+                share = ratio(over, whole, (0.0, 1.0)) if over is not None else None
+                if share is not None:
+                    values.append(_pv("over_bound_share", share))
+                all_res = results[ALL]
+                rows = _est(all_res, all_res.frame.row(0, named=True), COUNT)
+                if excess is not None and rows is not None:
+                    kept_and_left = linear([(1.0, rows), (1.0, excess)])
+                    share = ratio(excess, kept_and_left, (0.0, 1.0))
+                    if share is not None:
+                        values.append(_pv("truncated_share", share))
+            return values, insights.quality_insights(values, self.contract)
+
+        paid = sum(1 for p in self.planned if p.refs)
+        share = QUALITY_SHARE / (1 - QUALITY_SHARE) * max(paid, 1)
+        self.planned_add(_Planned("quality", "quality", refs, finish), share)
 
     def add_all(self, analyses: list[Analysis]) -> None:
         trends = [a for a in analyses if isinstance(a, TrendAnalysis)]
@@ -707,6 +931,7 @@ class _Builder:
                 self.forecast(a, trends)
             elif isinstance(a, CorrelationAnalysis):
                 self.correlation(a)
+        self.quality([m for m in self.contract.measures if f"x:{m}" in self.columns])
 
     def specs(self) -> list[QuerySpec]:
         """The queries with their aggregates' weights summed over the analyses using them;
@@ -723,7 +948,17 @@ class _Builder:
                 if weight.get((query.id, name), 0.0) > 0
             )
             if aggs:
-                out.append(QuerySpec(query.id, aggs, query.by, query.keys, query.per_unit))
+                out.append(
+                    QuerySpec(
+                        query.id,
+                        aggs,
+                        query.by,
+                        query.keys,
+                        query.per_unit,
+                        query.present,
+                        tuple(query.person_shares),
+                    )
+                )
         return out
 
 
@@ -790,7 +1025,12 @@ def _prepare(
     specs = builder.specs()
     if not specs:
         raise PipelineError(f"dataset '{contract.dataset}': the contract declares no analysis")
-    used = {c for s in specs for c in (*s.by, *(a.column for a in s.aggs)) if c is not None}
+    used = {
+        c
+        for s in specs
+        for c in (*s.by, *s.present, *s.person_shares, *(a.column for a in s.aggs))
+        if c is not None
+    }
     prepared = prepare_frame(
         masked, contract, builder.columns, keep=sorted(used), spill_rows=spill_rows
     )

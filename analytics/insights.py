@@ -12,6 +12,7 @@ import math
 from collections.abc import Sequence
 from fractions import Fraction
 
+from privacy.contract import Contract
 from privacy.results import PublishedValue
 
 #: a correlation interval at least this wide says nothing: no value of r is quoted
@@ -91,29 +92,31 @@ def quantile_rank_error(
 
 
 def distribution_insights(
-    column: str, values: Sequence[PublishedValue], rows: float | None = None
+    column: str, values: Sequence[PublishedValue], quantiles_asked: bool = True
 ) -> list[str]:
-    """Quantiles carry no interval (OpenDP gives no accuracy for the exponential
-    mechanism): they are quoted as rough values, and not at all when the noise may move
-    their rank by more than a quarter of the (noisy) ``rows`` (see
-    :func:`quantile_rank_error`)."""
-    out: list[str] = []
+    """Quantiles are published only when the exponential mechanism's rank error is small
+    (see ``analytics.catalogue._quantiles``), each with a rough range in the measure's units;
+    otherwise none is published and one sentence says why."""
     q = {v.metric: v for v in values if v.metric.startswith("quantile_")}
     if not q:
-        return out
-    worst = max(
-        quantile_rank_error(v.scale, float(m.removeprefix("quantile_"))) for m, v in q.items()
-    )
-    if rows is None or rows <= 0 or worst > QUANTILE_RANK_SHARE * rows:
+        if not quantiles_asked:
+            return []
         return [
             f"Too few rows to quote quantiles of {label(column)} at this privacy budget: the "
-            "noise could move them far from the true values."
+            "noise could move them far from the true values, so none is published."
         ]
+    out: list[str] = []
+
+    def rough(v: PublishedValue) -> str:
+        if v.lower is None or v.upper is None:
+            return f"roughly {fmt(v.value)}"
+        return f"roughly {fmt(v.value)} (likely between {fmt(v.lower)} and {fmt(v.upper)})"
+
     med = q.get("quantile_0.5")
     if med is not None:
         out.append(
-            f"About half of the rows have {label(column)} at or below roughly {fmt(med.value)} "
-            "(a differentially private estimate; no interval is available for quantiles)."
+            f"About half of the values of {label(column)} are at or below {rough(med)}; a "
+            "differentially private estimate whose range is a rough guide, not a 95% interval."
         )
     lo, hi = q.get("quantile_0.25"), q.get("quantile_0.75")
     if lo is not None and hi is not None:
@@ -166,21 +169,20 @@ def comparison_insights(
     return out
 
 
-def trend_insights(series: Sequence[PublishedValue], what: str, noun: str) -> list[str]:
-    """First versus last released period; a change is clear only if its interval excludes 0."""
-    pts = [v for v in series if v.lower is not None and v.upper is not None]
+def trend_insights(
+    points: Sequence[tuple[str, float, float | None]], what: str, noun: str
+) -> list[str]:
+    """First versus last released period, from (period label, value, unclipped half-width)
+    triples; a change is clear only if it exceeds the half-widths combined."""
+    pts = [p for p in points if p[2] is not None]
     if len(pts) < 2:
-        if not series:
+        if not points:
             return [f"No {noun} had enough rows to be released for {what}."]
         return [f"Only one {noun} had enough rows to be released for {what}."]
-    first, last = pts[0], pts[-1]
-    p0 = next(iter(first.group.values()), "?")
-    p1 = next(iter(last.group.values()), "?")
-    h0 = (first.upper - first.lower) / 2  # type: ignore[operator]
-    h1 = (last.upper - last.lower) / 2  # type: ignore[operator]
-    change = last.value - first.value
-    half = math.hypot(h0, h1)
-    base = f"{what.capitalize()} went from {fmt(first.value)} ({p0}) to {fmt(last.value)} ({p1})"
+    (p0, v0, h0), (p1, v1, h1) = pts[0], pts[-1]
+    change = v1 - v0
+    half = math.hypot(h0 or 0.0, h1 or 0.0)
+    base = f"{what.capitalize()} went from {fmt(v0)} ({p0}) to {fmt(v1)} ({p1})"
     if abs(change) > half:
         word = "rise" if change > 0 else "fall"
         return [f"{base}: a clear {word} (change {fmt_interval(change - half, change + half)})."]
@@ -220,3 +222,59 @@ def forecast_insights(
         f"If the linear trend of the last {n_periods} released {noun}s continues, {what} in "
         f"{period} would be about {fmt(p.value)} ({lo})."
     ]
+
+
+#: a disclosed share is worth a sentence when it is at least this large and its 95% lower
+#: bound is above ``NOTABLE_FLOOR`` (so noise alone does not raise it)
+NOTABLE_SHARE = 0.05
+NOTABLE_FLOOR = 0.01
+
+
+def _notable(v: PublishedValue) -> bool:
+    return v.value >= NOTABLE_SHARE and v.lower is not None and v.lower > NOTABLE_FLOOR
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f}%" if x >= 0.01 else "under 1%"
+
+
+def quality_insights(values: Sequence[PublishedValue], contract: Contract) -> list[str]:
+    """What biases the numbers, in words, when its DP share is large enough to matter."""
+    out: list[str] = []
+    k = contract.max_rows_per_unit
+    for v in values:
+        if not _notable(v):
+            continue
+        col = contract.columns.get(v.column or "")
+        name = label(v.column or "")
+        if v.metric == "missing_share" and col is not None:
+            if col.fill is not None:
+                how = (
+                    f"count as {fmt(col.fill)} (missing: fill): averages of {name} lean "
+                    f"towards {fmt(col.fill)}"
+                )
+            else:
+                how = "are left out: sums and averages use the values that are there"
+            out.append(f"About {_pct(v.value)} of {name} values are missing and {how}.")
+        elif v.metric in ("clamped_low_share", "clamped_high_share") and col is not None:
+            assert col.bounds is not None
+            low = v.metric == "clamped_low_share"
+            bound = col.bounds[0] if low else col.bounds[1]
+            out.append(
+                f"About {_pct(v.value)} of {name} values were {'below' if low else 'above'} "
+                f"the contract's {'lower' if low else 'upper'} bound of {fmt(bound)} and count "
+                f"as {fmt(bound)}: the average of {name} is biased {'high' if low else 'low'}; "
+                f"{'lower' if low else 'raise'} the bound if such values are real."
+            )
+        elif v.metric == "over_bound_share":
+            out.append(
+                f"About {_pct(v.value)} of people have more than {k} rows in this file; rows "
+                f"beyond {k} per person were left out at random, so that no person weighs more "
+                "than that: raise max_rows_per_unit to keep more (the noise grows with it)."
+            )
+        elif v.metric == "truncated_share":
+            out.append(
+                f"At least {_pct(v.value)} of the rows were left out by the per-person bound "
+                f"of {k} rows; counts and sums cover the rows kept."
+            )
+    return out

@@ -61,6 +61,24 @@ def public_periods(column: Column) -> list[int] | None:
     return list(range(first, last + 1))
 
 
+def partial_periods(column: Column) -> set[int]:
+    """Ordinals of the public range's periods that the range covers only in part: the first
+    when ``periods.start`` is not the first day of its period, the last when ``periods.end``
+    is not its period's last day. Their counts cover fewer days than the others, so trend
+    sentences and forecasts leave them out (their values are still published)."""
+    rng = column.periods
+    if rng is None or isinstance(rng.start, int) or isinstance(rng.end, int):
+        return set()
+    gran = column.granularity
+    out = set()
+    start, end = rng.start, rng.end
+    if period_index(date.fromordinal(start.toordinal() - 1), gran) == period_index(start, gran):
+        out.add(period_index(start, gran))
+    if period_index(date.fromordinal(end.toordinal() + 1), gran) == period_index(end, gran):
+        out.add(period_index(end, gran))
+    return out
+
+
 def is_integer_time(column: Column, dtype: pl.DataType) -> bool:
     return dtype.is_integer() or (column.type is ColumnType.INTEGER and not dtype.is_temporal())
 

@@ -62,11 +62,16 @@ class ColumnType(StrEnum):
 
 
 class Missing(StrEnum):
-    """What to do with an empty value."""
+    """What to do with an empty value (and with a bad value, once set to null)."""
 
-    ALLOW = "allow"  # keep the null; measures are filled with `fill` before release
+    #: keep the null: a measure's sums and means use the values that are there, and the
+    #: share missing is released next to them
+    ALLOW = "allow"
     REJECT = "reject"  # any null rejects the file
     DROP_ROW = "drop_row"  # rows with a null here are dropped (counted in the report)
+    #: a measure's null counts as the public ``fill`` value (for data where a blank really
+    #: means a value, such as 0 hours)
+    FILL = "fill"
 
 
 class Granularity(StrEnum):
@@ -179,7 +184,7 @@ class Column(_Strict):
     keys: list[str] | None = None
     #: measures: public clamping bounds (required for measures)
     bounds: tuple[float, float] | None = None
-    #: measures: the public value that replaces a null before release (default: lower bound)
+    #: measures with ``missing: fill``: the public value a null counts as in releases
     fill: float | None = None
     #: time: period used for trends
     granularity: Granularity | None = None
@@ -222,6 +227,13 @@ class Column(_Strict):
                 raise ValueError("a measure must have type integer or float")
             if self.fill is not None and not (self.bounds[0] <= self.fill <= self.bounds[1]):
                 raise ValueError("fill must lie inside bounds")
+            if (self.missing is Missing.FILL) != (self.fill is not None):
+                raise ValueError(
+                    "missing: fill needs a public fill value (fill: 0), and fill needs "
+                    "missing: fill; without them means use the values that are there"
+                )
+        elif self.missing is Missing.FILL or self.fill is not None:
+            raise ValueError("missing: fill and fill are only allowed on measures")
         elif self.bounds is not None:
             raise ValueError("bounds are only allowed on measures")
         if self.role is Role.TIME and self.type not in (

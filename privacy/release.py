@@ -65,6 +65,11 @@ log = logging.getLogger(__name__)
 UNIT = "__unit__"
 #: the output column of every grouped query's row count (OpenDP thresholds on it)
 LEN = "len"
+#: per-unit queries: a person's rows, whether they exceed max_rows_per_unit, and by how
+#: many rows (at most max_rows_per_unit of them: a bounded contribution)
+ROWS, OVER, EXCESS = "__rows__", "__over__", "__excess__"
+#: per-unit queries: the prefix of a person's share of rows with a 0/1 column set
+SHARE = "__share__:"
 #: prepared frames with at least this many rows reach OpenDP through a temporary file
 SPILL_ROWS = 200_000
 _NO_THRESHOLD = 2**32 - 1
@@ -270,7 +275,13 @@ class QuerySpec:
     among them are not released). With ``by`` and no keys, the key set is private and
     groups are released only above OpenDP's threshold on the ``len`` column, which must
     then be one of ``aggs``. ``per_unit``: aggregate one row per privacy unit (the
-    distinct-people count), with no grouping.
+    distinct-people count), with no grouping; its aggregates may read the person's row
+    count ``ROWS``, the indicator ``OVER`` (more rows than ``max_rows_per_unit``) and
+    ``EXCESS`` (rows beyond it, at most ``max_rows_per_unit`` of them), and for each 0/1
+    column ``c`` of ``person_shares`` the person's share of rows where it is 1,
+    ``SHARE + c`` (in [0, 1]: each person counts once, whatever their rows). ``present``:
+    columns (0/1 indicators) the rows must have set to 1 to take part (a row-wise filter
+    before the per-person truncation: quantiles of the values that are there).
     """
 
     id: str
@@ -278,6 +289,8 @@ class QuerySpec:
     by: tuple[str, ...] = ()
     keys: pl.DataFrame | None = None
     per_unit: bool = False
+    present: tuple[str, ...] = ()
+    person_shares: tuple[str, ...] = ()
 
     @property
     def thresholded(self) -> bool:
@@ -295,7 +308,7 @@ class QuerySpec:
             for a in self.aggs
         ]
         keys = None if self.keys is None else self.keys.hash_rows().to_list()
-        blob = repr((parts, self.by, keys, self.per_unit))
+        blob = repr((parts, self.by, keys, self.per_unit, self.present, self.person_shares))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -484,7 +497,7 @@ class ReleaseEngine:
 
     def columns(self, spec: QuerySpec) -> tuple[str, ...]:
         """The prepared columns ``spec`` reads: each measurement sees only those."""
-        needed = set(spec.by)
+        needed = set(spec.by) | set(spec.present) | set(spec.person_shares)
         for a in spec.aggs:
             if a.column is not None:
                 needed.add(a.column)
@@ -509,7 +522,14 @@ class ReleaseEngine:
             if not self.prepared.has_unit or spec.by:
                 raise PipelineError(f"query '{spec.id}': per-unit queries need a privacy unit")
             # one row per person: a person changes the aggregates below by at most 1 row
-            return lf.group_by(UNIT).agg(pl.len().alias("__rows__")).select(*aggs)
+            rows = pl.col(ROWS).cast(pl.Int64)
+            shares = [pl.col(c).mean().alias(SHARE + c) for c in spec.person_shares]
+            per_person = lf.group_by(UNIT).agg(pl.len().alias(ROWS), *shares)
+            return per_person.with_columns(
+                (rows > k).cast(pl.Int64).alias(OVER), (rows - k).clip(0, k).alias(EXCESS)
+            ).select(*aggs)
+        for column in spec.present:
+            lf = lf.filter(pl.col(column) == 1)
         if self.prepared.has_unit:
             # truncate_per_group(k, keep="sample"): at most k rows per person, a uniformly
             # random k of them. Keeping the first k in file order would be as private but

@@ -11,7 +11,9 @@ from typing import Literal
 
 from privacy.budget import PrivacyLoss
 
-AnalysisKind = Literal["summary", "distribution", "comparison", "trend", "correlation", "forecast"]
+AnalysisKind = Literal[
+    "summary", "distribution", "comparison", "trend", "correlation", "forecast", "quality"
+]
 
 
 @dataclass(frozen=True)

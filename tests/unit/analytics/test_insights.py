@@ -44,13 +44,13 @@ def test_correlation_wording() -> None:
 
 
 def test_trend_change_only_when_interval_excludes_zero() -> None:
-    pts = [
-        PV("count", 100, 90, 110, 1, None, {"m": "2024-01"}),
-        PV("count", 103, 93, 113, 1, None, {"m": "2024-02"}),
-    ]
+    pts: list[tuple[str, float, float | None]] = [("2024-01", 100, 10), ("2024-02", 103, 10)]
     assert "no clear change" in insights.trend_insights(pts, "rows per month", "month")[0]
-    pts[1] = PV("count", 200, 190, 210, 1, None, {"m": "2024-02"})
+    pts[1] = ("2024-02", 200, 10)
     assert "a clear rise" in insights.trend_insights(pts, "rows per month", "month")[0]
+    # the half-widths are the unclipped ones: a count near zero keeps its full width
+    near_zero: list[tuple[str, float, float | None]] = [("2024-01", 2, 30), ("2024-02", 40, 30)]
+    assert "no clear change" in insights.trend_insights(near_zero, "rows per month", "month")[0]
 
 
 def test_forecast_needs_periods() -> None:
@@ -62,18 +62,21 @@ def test_a_correlation_swamped_by_noise_quotes_no_value() -> None:
     assert s.startswith("No clear correlation") and "r = " not in s and "too few rows" in s
 
 
-def _quantiles(scale: float) -> list[PV]:
+def _quantiles() -> list[PV]:
     return [
-        PV(f"quantile_{q}", v, None, None, scale, "days")
+        PV(f"quantile_{q}", v, v - 1, v + 1.5, None, "days")
         for q, v in (("0.25", 7.2), ("0.5", 10.5), ("0.75", 14.7))
     ]
 
 
 def test_quantiles_are_rough_and_withheld_when_noise_could_move_them_far() -> None:
-    # no interval exists for quantiles: the sentences say "roughly" and claim no precision
-    out = insights.distribution_insights("days", _quantiles(10.0), rows=100_000)
-    assert "roughly 10.5" in out[0] and "no interval" in out[0]
+    # a quantile comes with a rough range in the measure's units, never a "95% CI"
+    out = insights.distribution_insights("days", _quantiles())
+    assert "roughly 10.5 (likely between 9.50 and 12.0)" in out[0] and "not a 95% interval" in out[0]
     assert "CI" not in " ".join(out)
-    # a median's rank may be off by ~4 × scale rows: against 1,000 noisy rows, too far
-    (few,) = insights.distribution_insights("days", _quantiles(100.0), rows=1000)
-    assert few.startswith("Too few rows to quote quantiles")
+    # none published (too uncertain): one sentence says so, and quotes no value
+    (few,) = insights.distribution_insights("days", [])
+    assert few.startswith("Too few rows to quote quantiles") and "none is published" in few
+    assert insights.distribution_insights("days", [], quantiles_asked=False) == []
+
+

@@ -57,7 +57,7 @@ def test_a_flat_sorted_file_shows_no_trend() -> None:
     try:
         clear, diffs = 0, []
         for _ in range(REPEATS):
-            [trend] = plan.run().releases
+            [trend] = [r for r in plan.run().releases if r.analysis == "trend"]
             counts = [v for v in trend.values if v.metric == "count"]
             assert [v.group["day"] for v in (counts[0], counts[-1])] == ["2025-01", "2025-12"]
             diffs.append(counts[0].value - counts[-1].value)
@@ -70,3 +70,38 @@ def test_a_flat_sorted_file_shows_no_trend() -> None:
     # and January's released count minus December's is zero on average (2 standard errors)
     se = statistics.stdev(diffs) / REPEATS**0.5
     assert abs(statistics.mean(diffs)) <= 2 * se, (statistics.mean(diffs), se)
+
+
+def test_trend_sentences_leave_out_periods_the_range_covers_in_part() -> None:
+    """The public range starts on 15 January and ends on 10 December: those two months
+    hold fewer days of rows, so the sentence compares February with November."""
+    from analytics.trends import partial_periods
+
+    contract = Contract.model_validate(
+        {
+            "dataset": "days",
+            "rows_are_people": True,
+            "budget": {"epsilon_cap": 1000},
+            "columns": {
+                "day": {"role": "time", "type": "date", "granularity": "month",
+                        "periods": {"start": "2025-01-15", "end": "2025-12-10"}},
+            },  # fmt: skip
+            "analyses": [{"kind": "trend", "time": "day"}],
+        }
+    )
+    assert partial_periods(contract.columns["day"]) == {2025 * 12, 2025 * 12 + 11}
+    whole = contract.model_copy(
+        update={"columns": {"day": contract.columns["day"].model_copy(update={"periods": None})}}
+    )
+    assert partial_periods(whole.columns["day"]) == set()
+    days = [dt.date(2025, 1, 15) + dt.timedelta(days=i) for i in range(330)]  # to 10 December
+    frame = pl.DataFrame({"day": [d for d in days for _ in range(40)]})
+    rs = plan_analyses(frame.lazy(), contract, PrivacyLoss(1.0, 0.0))
+    try:
+        [trend] = [r for r in rs.run().releases if r.analysis == "trend"]
+    finally:
+        rs.close()
+    [sentence] = trend.insights
+    assert "(2025-02)" in sentence and "(2025-11)" in sentence, sentence
+    months = {v.group["day"] for v in trend.values}
+    assert {"2025-01", "2025-12"} <= months  # still published, with their intervals
