@@ -9,8 +9,8 @@ Kinds (each documented where it is built below):
   (exponential mechanism: OpenDP gives no accuracy for them, so they carry no interval
   and their sentences say "roughly");
 * ``comparison``    count, sum, mean of a measure per group; pairwise differences and ratios
-  with simultaneous 95% intervals (Bonferroni over every difference and ratio: each
-  interval is at level 1 − 0.05/(2·pairs));
+  with simultaneous 95% intervals, family-wise (all of a comparison's differences and
+  ratios cover together in 95% of releases; see ``_Builder.contrasts``);
 * ``trend``         count and means per calendar period: the contract's public ``periods``
   range gives public keys (every period in it is released); without one, periods pass
   OpenDP's threshold (δ > 0);
@@ -33,6 +33,12 @@ fixed-point integers: the noise of a sum of x − mid is sized by the half-width
 not by the larger bound. Sums and means are then rebuilt by post-processing: Σx = Σ(x − mid)
 + mid·n, mean = mid + Σ(x − mid)/n.
 
+Every interval covers the quantity as defined (the statistic of the rows OpenDP read, after
+clamping and per-person truncation) with the stated probability under OpenDP's noise, and
+says nothing about sampling (``privacy.dp_intervals``): exact quantiles of the noise for
+counts, sums and their combinations, Fieller's method for means and shares (a mean whose
+count's interval includes zero is withheld), simultaneous intervals for contrasts.
+
 For repeated releases of one file (calibration tests, benchmarks), :func:`plan_analyses`
 resolves every measurement once and :meth:`ReleasePlan.run` draws fresh noise each call.
 """
@@ -49,6 +55,7 @@ from typing import Any
 import polars as pl
 
 from analytics import insights
+from analytics.bounds import auto_measures, auto_share, estimate_bounds, with_bounds
 from analytics.correlations import pearson_from_sums
 from analytics.forecasts import forecast_linear
 from analytics.trends import (
@@ -71,7 +78,14 @@ from privacy.contract import (
     SummaryAnalysis,
     TrendAnalysis,
 )
-from privacy.dp_intervals import Estimate, difference, linear, ratio
+from privacy.dp_intervals import (
+    Estimate,
+    difference,
+    linear,
+    ratio,
+    ratio_range,
+    simultaneous_pairs,
+)
 from privacy.errors import PipelineError
 from privacy.release import (
     EXCESS,
@@ -81,6 +95,7 @@ from privacy.release import (
     Agg,
     CalibrationCache,
     LossPlan,
+    MemoryCalibrationCache,
     Noise,
     PreparedFrame,
     QueryResult,
@@ -110,7 +125,8 @@ NO_PERIOD = -(2**62)
 #: a period's mean is published only if its count's 95% lower bound exceeds this share of it
 MEAN_COUNT_SHARE = 0.5
 #: the chance, over all periods of a public range, that an empty period is taken for one
-#: with rows (trimming a trend's span, choosing where a mean is published)
+#: with rows (trimming a trend's span, choosing where a mean is published); and the
+#: family-wise level of a comparison's simultaneous differences and ratios
 FAMILY_ALPHA = 0.05
 COUNT = "count"
 ALL = "all"  # the ungrouped query
@@ -254,6 +270,8 @@ class _Builder:
     columns: dict[str, pl.Expr] = field(default_factory=dict)
     queries: dict[str, _Query] = field(default_factory=dict)
     planned: list[_Planned] = field(default_factory=list)
+    #: measures whose bounds were estimated under DP for this release (``bounds: auto``)
+    estimated: frozenset[str] = frozenset()
 
     # ----------------------------------------------------------------- queries
 
@@ -285,8 +303,9 @@ class _Builder:
     # ----------------------------------------------------------------- columns
 
     def bounds(self, m: str) -> tuple[float, float]:
-        b = self.contract.columns[m].bounds
-        assert b is not None
+        b = self.contract.columns[m].fixed_bounds
+        if b is None:  # bounds: auto, not estimated yet (see analytics.bounds)
+            raise PipelineError(f"measure '{m}': its bounds must be estimated before release")
         return b
 
     def mid(self, m: str) -> float:
@@ -412,16 +431,21 @@ class _Builder:
         self, res: QueryResult, row: dict[str, Any], m: str, count: Estimate | None
     ) -> tuple[Estimate | None, Estimate | None]:
         """Σx = Σ(x − mid) + mid·n and mean = mid + Σ(x − mid)/n, with their noise, where n
-        (``count``) counts the present values (see ``n_of``)."""
+        (``count``) counts the present values (see ``n_of``).
+
+        The mean's interval is Fieller's (``privacy.dp_intervals.Ratio``): exact for a noisy
+        denominator, where the delta method under-covers for small groups. When the count's
+        own 95% interval includes zero that interval is unbounded and the mean is withheld
+        (None): noise over noise, with no honest interval to give it."""
         cs = _est(res, row, f"csum:{m}")
         if cs is None or count is None:
             return None, None
         mid = self.mid(m)
-        total = linear([(1.0, cs), (mid, Estimate(count.value, count.terms))])
-        share = ratio(cs, Estimate(count.value, count.terms))
-        mean = None
-        if share is not None:
-            mean = Estimate(share.value + mid, share.terms, self.bounds(m))
+        n = count.plain()
+        total = linear([(1.0, cs), (mid, n)])
+        mean = ratio(cs, n, self.bounds(m), offset=mid)
+        if mean is not None and not mean.bounded():
+            mean = None
         return total, mean
 
     # ----------------------------------------------------------------- summary
@@ -558,6 +582,7 @@ class _Builder:
             res = results[q]
             values: list[PublishedValue] = []
             means: dict[str, Estimate] = {}
+            counts: dict[str, Estimate] = {}
             sds: dict[str, float] = {}
             rows = sorted(res.frame.iter_rows(named=True), key=lambda r: key_of(r[dcol]))
             for row in rows:
@@ -574,32 +599,22 @@ class _Builder:
                 if mean is not None:
                     values.append(_pv("mean", mean, m, g))
                     means[g[by]] = mean
+                    counts[g[by]] = n  # type: ignore[assignment]
                     sds[g[by]] = self.truncation_sd(n.clipped if n else 0.0, m)
             seen = [v for v in values if v.metric == "mean"]
             groups = sorted(means)
             pairs = [(x, y) for i, x in enumerate(groups) for y in groups[i + 1 :]]
             if pairs and len(groups) <= MAX_PAIRS_GROUPS:
-                # simultaneous 95% over every difference and ratio published (Bonferroni:
-                # the insights claim from both kinds)
-                alpha = 0.05 / (2 * len(pairs))
-                for x, y in pairs:
-                    g = {by: x, f"{by}_vs": y}
-                    sx, sy = sds[x], sds[y]
-                    d = _pv("difference", difference(means[x], means[y]), m, g, alpha)
-                    values.append(d)
-                    seen.append(_widened(d, math.hypot(sx, sy), alpha))
-                    ex = Estimate(means[x].clipped, means[x].terms)
-                    ey = Estimate(means[y].clipped, means[y].terms)
-                    for num, den, sn, sd_, gg in (
-                        (ex, ey, sx, sy, g),
-                        (ey, ex, sy, sx, {by: y, f"{by}_vs": x}),
-                    ):
-                        r = ratio(num, den)
-                        if r is None:
-                            continue
-                        pv = _pv("ratio", r, m, gg, alpha)
-                        values.append(pv)
-                        spread = math.hypot(sn, r.value * sd_) / den.value
+                contrasts = self.contrasts(m, by, means, counts)
+                alpha = FAMILY_ALPHA / len(pairs)  # (for the sentences' truncation allowance)
+                for pv in contrasts:
+                    x, y = pv.group[by], pv.group[f"{by}_vs"]
+                    values.append(pv)
+                    if pv.metric == "difference":
+                        seen.append(_widened(pv, math.hypot(sds[x], sds[y]), alpha))
+                    else:
+                        den = means[y].clipped
+                        spread = math.hypot(sds[x], pv.value * sds[y]) / den
                         seen.append(_widened(pv, spread, alpha))
             # sentences see the intervals widened for per-person truncation's variation
             return values, insights.comparison_insights(m, by, seen)
@@ -607,6 +622,59 @@ class _Builder:
         mech = "laplace" if keys is not None else "laplace+threshold"
         name = self.unique_name(f"comparison:{m}:{by}")
         self.planned_add(_Planned("comparison", name, refs, finish, mech))
+
+    def contrasts(
+        self, m: str, by: str, means: dict[str, Estimate], counts: dict[str, Estimate]
+    ) -> list[PublishedValue]:
+        """Pairwise differences and ratios of the groups' means, with simultaneous intervals.
+
+        Coverage is family-wise: with probability 95% (under the means' noise) EVERY
+        difference and EVERY ratio interval of the comparison covers its value at once (so
+        each single interval covers at least 95% of the time; the sentences, which pick the
+        clear pairs among all, rely on exactly that). It is one event
+        (``simultaneous_pairs``): the means' errors lie within u_x of a common shift bounded
+        by w; the difference of groups x, y is then within ±(u_x + u_y) and the ratio within
+        ``ratio_range``, so the ratio x/y and y/x are reciprocal. (Bonferroni over the pairs
+        covered 98.5–99%: a noisy group's pairs miss together.) Only means whose count is
+        precise enough to divide by (its 95% interval above ``MEAN_COUNT_SHARE`` of it, as for
+        trends) take part: the error laws are the means' delta-method ones (the pivot
+        Σ(x − mid) − c·n over the released n), accurate only then; a mean with a noisier
+        count is published with its own exact Fieller interval but enters no contrast. A
+        ratio is published only where its denominator stays positive on the event. Values
+        are of the clipped means; intervals are intersected with what the bounds allow.
+        Both kinds keep their names and shapes: ``difference`` with group {by: x, by_vs: y}
+        (x < y), ``ratio`` both ways.
+        """
+        lo_b, hi_b = self.bounds(m)
+        groups = sorted(x for x in means if clearly_positive(counts[x], MEAN_COUNT_SHARE))
+        family = simultaneous_pairs([means[x] for x in groups], FAMILY_ALPHA)
+        if family is None or len(groups) < 2:
+            return []
+        half, shift = dict(zip(groups, family[0], strict=True)), family[1]
+        span = hi_b - lo_b
+        out: list[PublishedValue] = []
+        for i, x in enumerate(groups):
+            for y in groups[i + 1 :]:
+                g = {by: x, f"{by}_vs": y}
+                d = difference(means[x], means[y])
+                h = half[x] + half[y]
+                lower, upper = max(d.value - h, -span), min(d.value + h, span)
+                out.append(PublishedValue("difference", d.value, lower, upper, d.scale, m, g))
+                r = ratio(means[x].plain(), means[y].plain())
+                scale = r.scale if r is not None else None
+                mx, my = means[x].clipped, means[y].clipped
+                for a, b, ua, ub, gg in (
+                    (mx, my, half[x], half[y], g),
+                    (my, mx, half[y], half[x], {by: y, f"{by}_vs": x}),
+                ):
+                    rng = ratio_range(a, b, ua, ub, shift) if b > 0 else None
+                    if rng is None:
+                        continue
+                    lower, upper = rng
+                    if lo_b > 0:
+                        lower, upper = max(lower, lo_b / hi_b), min(upper, hi_b / lo_b)
+                    out.append(PublishedValue("ratio", a / b, lower, upper, scale, m, gg))
+        return out
 
     # ----------------------------------------------------------------- trend and forecast
 
@@ -887,6 +955,10 @@ class _Builder:
                 return values, []
             whole = Estimate(n.value, n.terms)
             for m in measures:
+                if m not in self.estimated:  # public bounds, shown with what they clamped
+                    lo, hi = self.bounds(m)
+                    values.append(PublishedValue("clamp_lower", lo, None, None, None, m))
+                    values.append(PublishedValue("clamp_upper", hi, None, None, None, m))
                 present = _est(res, row, f"present:{m}")
                 if present is not None:
                     miss = ratio(linear([(1.0, whole), (-1.0, present)]), whole, (0.0, 1.0))
@@ -910,7 +982,7 @@ class _Builder:
                     share = ratio(excess, kept_and_left, (0.0, 1.0))
                     if share is not None:
                         values.append(_pv("truncated_share", share))
-            return values, insights.quality_insights(values, self.contract)
+            return values, insights.quality_insights(values, self.contract, self.estimated)
 
         paid = sum(1 for p in self.planned if p.refs)
         share = QUALITY_SHARE / (1 - QUALITY_SHARE) * max(paid, 1)
@@ -1017,10 +1089,13 @@ class ReleasePlan:
 
 
 def _prepare(
-    masked: pl.LazyFrame, contract: Contract, spill_rows: int | None = SPILL_ROWS
+    masked: pl.LazyFrame,
+    contract: Contract,
+    spill_rows: int | None = SPILL_ROWS,
+    estimated: frozenset[str] = frozenset(),
 ) -> tuple[_Builder, list[QuerySpec], set[str], PreparedFrame]:
     schema = masked.collect_schema()
-    builder = _Builder(contract, schema)
+    builder = _Builder(contract, schema, estimated=estimated)
     builder.add_all(list(contract.analyses))
     specs = builder.specs()
     if not specs:
@@ -1046,15 +1121,63 @@ def opendp_input(release_input: pl.LazyFrame, contract: Contract) -> pl.DataFram
     return prepared.frame
 
 
+class AutoBoundsPlan:
+    """Releases for a contract with ``bounds: auto`` measures (``analytics.bounds``): each
+    :meth:`run` first estimates their bounds under DP with ``auto_share`` of the loss, then
+    releases the analyses clamped to them with the rest. Bounds snap to a public grid, so few
+    sets come up: the plan of each is resolved once and kept."""
+
+    def __init__(
+        self,
+        masked: pl.LazyFrame,
+        contract: Contract,
+        loss: PrivacyLoss,
+        cache: CalibrationCache | None = None,
+    ) -> None:
+        self.masked, self.contract = masked, contract
+        self.cache: CalibrationCache = cache if cache is not None else MemoryCalibrationCache()
+        share = auto_share(contract)
+        self.bounds_loss = PrivacyLoss(loss.epsilon * share, 0.0)
+        self.rest = PrivacyLoss(loss.epsilon * (1 - share), loss.delta)
+        self._plans: dict[tuple[Any, ...], ReleasePlan | None] = {}
+
+    def run(self) -> ReleaseSet:
+        est = estimate_bounds(self.masked, self.contract, self.bounds_loss, self.cache)
+        key = tuple(sorted(est.bounds.items()))
+        if key not in self._plans:
+            fixed = with_bounds(self.contract, est.bounds)
+            self._plans[key] = None
+            if fixed.analyses:
+                estimated = frozenset(est.bounds)
+                self._plans[key] = plan_analyses(
+                    self.masked, fixed, self.rest, cache=self.cache, estimated=estimated
+                )
+        plan = self._plans[key]
+        if plan is None:
+            return ReleaseSet(self.contract.dataset, self.contract.version, est.loss, [est.release])
+        rs = plan.run()
+        return ReleaseSet(
+            self.contract.dataset, self.contract.version, est.loss + rs.loss,
+            [est.release, *rs.releases],
+        )  # fmt: skip
+
+    def close(self) -> None:
+        for plan in self._plans.values():
+            if plan is not None:
+                plan.close()
+
+
 def plan_analyses(
     masked: pl.LazyFrame,
     contract: Contract,
     loss: PrivacyLoss,
     *,
     cache: CalibrationCache | None = None,
+    estimated: frozenset[str] = frozenset(),
 ) -> ReleasePlan:
-    """Prepare the file and resolve (or reuse from ``cache``) every measurement."""
-    builder, specs, used, prepared = _prepare(masked, contract)
+    """Prepare the file and resolve (or reuse from ``cache``) every measurement. For
+    ``bounds: auto`` measures use :func:`plan_release`, which estimates them first."""
+    builder, specs, used, prepared = _prepare(masked, contract, estimated=estimated)
     try:
         engine = ReleaseEngine(contract, prepared, cache)
         split = LossPlan(loss, specs)
@@ -1102,8 +1225,22 @@ def release_analyses(
     Raises PipelineError subclasses (counts-only messages): InputRejected for a file larger
     than ``max_rows_per_file`` or lacking a column, ContractError when a query needs δ > 0.
     """
-    plan = plan_analyses(masked, contract, loss, cache=cache)
+    plan = plan_release(masked, contract, loss, cache=cache)
     try:
         return plan.run()
     finally:
         plan.close()
+
+
+def plan_release(
+    masked: pl.LazyFrame,
+    contract: Contract,
+    loss: PrivacyLoss,
+    *,
+    cache: CalibrationCache | None = None,
+) -> ReleasePlan | AutoBoundsPlan:
+    """The plan for one file: :class:`AutoBoundsPlan` when a measure has ``bounds: auto``,
+    else :func:`plan_analyses`; ``run()`` draws fresh noise each call, ``close()`` cleans up."""
+    if auto_measures(contract):
+        return AutoBoundsPlan(masked, contract, loss, cache)
+    return plan_analyses(masked, contract, loss, cache=cache)

@@ -238,8 +238,11 @@ def _pct(x: float) -> str:
     return f"{100 * x:.0f}%" if x >= 0.01 else "under 1%"
 
 
-def quality_insights(values: Sequence[PublishedValue], contract: Contract) -> list[str]:
-    """What biases the numbers, in words, when its DP share is large enough to matter."""
+def quality_insights(
+    values: Sequence[PublishedValue], contract: Contract, estimated: frozenset[str] = frozenset()
+) -> list[str]:
+    """What biases the numbers, in words, when its DP share is large enough to matter
+    (``estimated``: measures whose bounds were estimated under DP for this release)."""
     out: list[str] = []
     k = contract.max_rows_per_unit
     for v in values:
@@ -257,14 +260,22 @@ def quality_insights(values: Sequence[PublishedValue], contract: Contract) -> li
                 how = "are left out: sums and averages use the values that are there"
             out.append(f"About {_pct(v.value)} of {name} values are missing and {how}.")
         elif v.metric in ("clamped_low_share", "clamped_high_share") and col is not None:
-            assert col.bounds is not None
+            bounds = col.fixed_bounds
+            if bounds is None:
+                continue
             low = v.metric == "clamped_low_share"
-            bound = col.bounds[0] if low else col.bounds[1]
+            bound = bounds[0] if low else bounds[1]
+            side = "lower" if low else "upper"
+            if v.column in estimated:
+                whose = f"estimated {side}"
+                fix = "give public bounds (within: [lo, hi]) if such values are real"
+            else:
+                whose = f"contract's {side}"
+                fix = f"{'lower' if low else 'raise'} the bound if such values are real"
             out.append(
                 f"About {_pct(v.value)} of {name} values were {'below' if low else 'above'} "
-                f"the contract's {'lower' if low else 'upper'} bound of {fmt(bound)} and count "
-                f"as {fmt(bound)}: the average of {name} is biased {'high' if low else 'low'}; "
-                f"{'lower' if low else 'raise'} the bound if such values are real."
+                f"the {whose} bound of {fmt(bound)} and count as {fmt(bound)}: the average "
+                f"of {name} is biased {'high' if low else 'low'}; {fix}."
             )
         elif v.metric == "over_bound_share":
             out.append(

@@ -2,8 +2,10 @@
 
 Pure functions: they take the value rows of the read-only query API
 (:class:`analytics.queries.ValueRow`) and build figures that show every noisy value with its
-95% interval (error bars, bands). Text from data (group keys) is HTML-escaped before it
-reaches plotly, whose labels understand a few HTML tags: ``<script>`` is drawn literally.
+interval (error bars, bands: the 95% interval of its noise, a forecast's 95% prediction
+interval) and, in the hover text, its noise-impact badge (``dashboard.noise``). Text from
+data (group keys) is HTML-escaped before it reaches plotly, whose labels understand a few
+HTML tags: ``<script>`` is drawn literally.
 """
 
 from __future__ import annotations
@@ -17,11 +19,18 @@ from typing import Any
 import plotly.graph_objects as go
 
 from analytics.queries import ValueRow
+from dashboard.noise import interval_kind, is_quantile, is_share, noise_impact
 from dashboard.theme import BLUE, OKABE_ITO, ORANGE, TEMPLATE_NAME, band_colour, install_template
 
+#: a chart's "Download CSV": ``lower_95``/``upper_95`` hold 95% intervals only (of the noise;
+#: simultaneous for differences and ratios; a forecast's prediction interval), ``interval``
+#: says which; a quantile's rough range goes to ``rough_lower``/``rough_upper``;
+#: ``noise_impact`` is the badge the page shows; rows with metric ``insight`` carry a
+#: sentence (the quality warnings among them) in ``note``
 EXPORT_COLUMNS = [
     "release", "analysis", "metric", "column", "group", "value", "lower_95", "upper_95",
-    "noise_scale", "epsilon", "published_at",
+    "interval", "rough_lower", "rough_upper", "noise_scale", "noise_impact", "epsilon",
+    "published_at", "note",
 ]  # fmt: skip
 
 
@@ -51,12 +60,17 @@ def metric_label(metric: str, column: str | None = None) -> str:
         "distinct_units": "People",
         "sum": "Sum",
         "mean": "Mean",
+        "present": "Present values",
         "histogram": "Rows",
         "difference": "Difference",
         "ratio": "Ratio",
         "pearson_r": "Correlation (r)",
         "forecast": "Forecast",
+        "clamp_lower": "Estimated lower bound",
+        "clamp_upper": "Estimated upper bound",
     }
+    if is_share(metric):
+        return _share_label(metric, column)
     if metric.startswith("quantile_"):
         q = metric.removeprefix("quantile_")
         label = "Median" if q in ("0.5", "0.50") else f"{_percent(q)} percentile"
@@ -67,6 +81,17 @@ def metric_label(metric: str, column: str | None = None) -> str:
     return label
 
 
+def _share_label(metric: str, column: str | None) -> str:
+    of = f" of {column}" if column else ""
+    return {
+        "missing_share": f"Missing values{of}",
+        "clamped_low_share": f"Values{of} below the lower bound",
+        "clamped_high_share": f"Values{of} above the upper bound",
+        "over_bound_share": "People over the per-person row bound",
+        "truncated_share": "Rows left out by the per-person bound (at least)",
+    }[metric]
+
+
 def _percent(q: str) -> str:
     try:
         return f"{float(q) * 100:g}th"
@@ -74,24 +99,43 @@ def _percent(q: str) -> str:
         return q
 
 
-def export_rows(values: Iterable[ValueRow]) -> list[dict[str, Any]]:
-    """The rows of a chart's "Download CSV": exactly the published values, nothing derived."""
-    return [
-        {
+def export_rows(values: Iterable[ValueRow],
+                notes: Iterable[tuple[ValueRow, str]] = ()) -> list[dict[str, Any]]:
+    """The rows of a chart's "Download CSV": exactly the published values (with what their
+    interval is and the noise-impact badge the page shows), then one row per sentence in
+    ``notes`` (a value of the release it belongs to, and the sentence)."""
+    rows = []
+    for v in values:
+        rough = is_quantile(v.metric)
+        has_interval = v.lower is not None and v.upper is not None
+        rows.append({
             "release": v.release_name,
             "analysis": v.analysis,
             "metric": v.metric,
             "column": v.column,
             "group": group_label(v.group) if v.group else "",
             "value": v.value,
-            "lower_95": v.lower,
-            "upper_95": v.upper,
-            "noise_scale": v.scale,
+            "lower_95": None if rough else v.lower,
+            "upper_95": None if rough else v.upper,
+            "interval": interval_kind(v.metric) if has_interval else "",
+            "rough_lower": v.lower if rough else None,
+            "rough_upper": v.upper if rough else None,
+            "noise_scale": None if rough else v.scale,
+            "noise_impact": noise_impact(v).text,
             "epsilon": v.epsilon,
             "published_at": v.created_at.isoformat() if v.created_at else None,
-        }
-        for v in values
-    ]
+            "note": "",
+        })
+    for v, text in notes:
+        rows.append({
+            "release": v.release_name,
+            "analysis": v.analysis,
+            "metric": "insight",
+            "epsilon": v.epsilon,
+            "published_at": v.created_at.isoformat() if v.created_at else None,
+            "note": text,
+        })
+    return rows
 
 
 def _figure(title: str | None = None, **layout: Any) -> go.Figure:
@@ -128,17 +172,26 @@ def bar_figure(values: Sequence[ValueRow], y_title: str, *, colour_by_group: boo
         y=[v.value for v in rows],
         error_y=_errors(rows),
         marker_color=colours,
-        customdata=[[_ci(v)] for v in rows],
+        customdata=[[hover_text(v)] for v in rows],
         hovertemplate="%{x}: %{y:.4g}<br>%{customdata[0]}<extra></extra>",
     )
     fig.update_xaxes(type="category")
     return fig
 
 
-def _ci(v: ValueRow) -> str:
+def hover_text(v: ValueRow) -> str:
+    """A value's interval, named for what it is, and its noise-impact badge, for a hover."""
+    impact = noise_impact(v).text
     if v.lower is None or v.upper is None:
-        return "no interval (post-processing)"
-    return f"95% CI {v.lower:.4g} to {v.upper:.4g}"
+        return f"no interval (post-processing) · {impact}"
+    span = f"{v.lower:.4g} to {v.upper:.4g}"
+    if is_quantile(v.metric):
+        return f"rough range {span} (not a 95% interval) · {impact}"
+    if v.metric == "forecast":
+        return f"95% prediction interval {span} · {impact}"
+    if v.metric in ("difference", "ratio"):
+        return f"simultaneous 95% CI {span} · {impact}"
+    return f"95% CI {span} · {impact}"
 
 
 def time_key(group: dict[str, str], time_column: str | None = None) -> str:
@@ -154,7 +207,8 @@ def time_key(group: dict[str, str], time_column: str | None = None) -> str:
 
 def trend_figure(series: dict[str, Sequence[ValueRow]], forecast: Sequence[ValueRow] = (),
                  y_title: str = "", time_column: str | None = None) -> go.Figure:
-    """One line per series with its 95% band; the forecast dashed with its own band."""
+    """One line per series with its 95% band; the forecast dashed with its own band (its 95%
+    prediction interval)."""
     fig = _figure(yaxis_title=plot_text(y_title), hovermode="x unified")
     for i, (name, values) in enumerate(series.items()):
         colour = OKABE_ITO[i % len(OKABE_ITO)]
@@ -181,7 +235,8 @@ def _line_with_band(fig: go.Figure, pts: Sequence[ValueRow], name: str, colour: 
             fillcolor=band_colour(colour),
             line={"width": 0},
             hoverinfo="skip",
-            name=plot_text(f"{name}: 95% interval"),
+            name=plot_text(f"{name}: 95% prediction interval" if dash else
+                           f"{name}: 95% interval"),
             showlegend=True,
         )
     fig.add_scatter(
@@ -190,7 +245,7 @@ def _line_with_band(fig: go.Figure, pts: Sequence[ValueRow], name: str, colour: 
         mode="lines+markers",
         name=plot_text(name),
         line={"color": colour, "dash": dash, "width": 2},
-        customdata=[[_ci(v)] for v in pts],
+        customdata=[[hover_text(v)] for v in pts],
         hovertemplate="%{y:.4g} (%{customdata[0]})<extra>" + plot_text(name) + "</extra>",
     )
 
@@ -235,7 +290,7 @@ def correlation_figure(values: Sequence[ValueRow]) -> go.Figure:
                 zr.append(max(-1.0, min(1.0, v.value)))
                 ci = (f"<br>[{v.lower:.2f}, {v.upper:.2f}]"
                       if v.lower is not None and v.upper is not None else "")
-                tr.append(f"{v.value:.2f}{ci}")
+                tr.append(f"{v.value:.2f}{ci}<br>{noise_impact(v).text}")
         z.append(zr)
         text.append(tr)
     labels = [plot_text(n) for n in names]

@@ -15,7 +15,9 @@ from typing import Any
 
 import dash_bootstrap_components as dbc
 from dash import dcc, html
+from dash.development.base_component import Component
 
+from dashboard.noise import Impact, Valued, interval_kind, is_quantile, noise_impact
 from dashboard.users import RoleRefused, User
 from privacy.errors import BudgetExhausted, InvalidKey, PipelineError, StorageUnavailable
 
@@ -40,6 +42,29 @@ def fmt_interval(lower: float | None, upper: float | None) -> str:
     if lower is None or upper is None:
         return ""
     return f"95% CI {fmt_number(lower)} to {fmt_number(upper)}"
+
+
+def fmt_range(lower: float | None, upper: float | None) -> str:
+    """A quantile's rough range, never called a 95% interval."""
+    if lower is None or upper is None:
+        return ""
+    return f"rough range {fmt_number(lower)} to {fmt_number(upper)} (not a 95% interval)"
+
+
+def fmt_value_interval(v: Valued) -> str:
+    """What a value's lower/upper are, in words: a 95% interval of the noise (simultaneous
+    for differences and ratios), a forecast's prediction interval, a quantile's rough
+    range."""
+    if v.lower is None or v.upper is None:
+        return ""
+    if is_quantile(v.metric):
+        return fmt_range(v.lower, v.upper)
+    text = fmt_interval(v.lower, v.upper)
+    if v.metric == "forecast":
+        return text.replace("95% CI", "95% prediction interval")
+    if v.metric in ("difference", "ratio"):
+        return text.replace("95% CI", "simultaneous 95% CI")
+    return text
 
 
 def fmt_time(value: datetime | None) -> str:
@@ -94,9 +119,10 @@ def error_panel(exc: PipelineError, page: str) -> dbc.Alert:
 
 #: the claim of every page a viewer can open; it must stay true of everything on them
 DP_CLAIM = (
-    "Every figure on this page is a differentially private release (shown with its 95% "
-    "interval) or a privacy-budget figure (ε, δ and the dataset's pinned budget terms). No "
-    "exact count and no row of data reaches this page."
+    "Every figure on this page is a differentially private release or computed from one "
+    "(shown with the 95% interval of its noise, or with a rough range or prediction "
+    "interval where that is all it has), or a privacy-budget figure (ε, δ and the "
+    "dataset's pinned budget terms). No exact count and no row of data reaches this page."
 )
 #: the footer of the operator pages instead
 EXACT_CLAIM = (
@@ -164,15 +190,35 @@ def exhausted_warning(dataset: str, page: str) -> dbc.Alert:
 # ----------------------------------------------------------------------------- cards
 
 
-def kpi_card(label: str, value: float | None, lower: float | None, upper: float | None,
-             note: str | None = None) -> dbc.Card:
+def impact_badge(v: Valued, impact: Impact | None = None) -> dbc.Badge:
+    """The noise-impact badge of a value: low / medium / high, or a label (rough guide,
+    forecast) for values without a 95% interval; the reason is its tooltip."""
+    impact = impact or noise_impact(v)
+    return dbc.Badge(impact.text, color=impact.colour, pill=True, title=impact.why,
+                     className=f"noise-impact noise-{impact.level.replace(' ', '-')} "
+                               "fw-normal align-middle")
+
+
+def with_badge(text: str, v: Valued) -> list[Any]:
+    """A table cell: the value's text followed by its noise-impact badge."""
+    return [text, " ", impact_badge(v)]
+
+
+def kpi_card(label: str, v: Valued, notes: list[Any] | None = None,
+             note_id: dict[str, str] | str | None = None) -> dbc.Card:
+    """A KPI: the value, its interval, its noise-impact badge and, under them, the notes
+    that disclose what shaped it (quality shares)."""
     body: list[Any] = [
         html.Div(label, className="text-muted small text-truncate", title=label),
-        html.Div(fmt_number(value), className="fs-3 fw-semibold kpi-value"),
-        html.Div(fmt_interval(lower, upper), className="small text-secondary"),
+        html.Div([html.Span(fmt_number(v.value), className="fs-3 fw-semibold kpi-value"),
+                  " ", impact_badge(v)]),
+        html.Div(fmt_value_interval(v), className="small text-secondary",
+                 title=interval_kind(v.metric)),
     ]
-    if note:
-        body.append(html.Div(note, className="small text-muted"))
+    if notes:
+        kwargs = {"id": note_id} if note_id else {}
+        body.append(html.Div(notes, className="small text-muted mt-1 kpi-disclosure",
+                             **kwargs))
     return dbc.Card(dbc.CardBody(body), className="h-100 shadow-sm")
 
 
@@ -210,11 +256,21 @@ def graph(fig: Any, graph_id: dict[str, str] | str) -> dcc.Graph:
     )
 
 
+def _cell(cell: Any) -> Any:
+    """Components built here (badges) stay components; everything else becomes text."""
+    if isinstance(cell, Component):
+        return cell
+    if isinstance(cell, list) and all(isinstance(c, Component | str) for c in cell):
+        return cell
+    return str(cell)
+
+
 def values_table(columns: list[str], rows: list[list[Any]], table_id: str | None = None,
                  small: bool = True) -> dbc.Table:
-    """A plain table; every cell is a string rendered as text."""
+    """A plain table; every cell is rendered as text (a string, or a list of strings and
+    badges built by this module)."""
     head = html.Thead(html.Tr([html.Th(c) for c in columns]))
-    body = html.Tbody([html.Tr([html.Td(str(cell)) for cell in row]) for row in rows])
+    body = html.Tbody([html.Tr([html.Td(_cell(cell)) for cell in row]) for row in rows])
     kwargs = {"id": table_id} if table_id else {}
     return dbc.Table([head, body], bordered=False, hover=True, responsive=True,
                      size="sm" if small else None, className="mb-0", **kwargs)

@@ -1,7 +1,7 @@
 """`privacy-analytics releases|budget|runs`: what the aggregate store holds; `budget set`:
 the one operator action that changes a dataset's pinned budget terms.
 
-    privacy-analytics releases --dataset NAME [--limit N] [--json]   # values, 95% CIs, ε
+    privacy-analytics releases --dataset NAME [--limit N] [--json]   # values, intervals, ε
     privacy-analytics budget [--dataset NAME] [--limit N] [--json]   # cap, spent, remaining,
                                                                      # ledger, pinned terms
     privacy-analytics budget set NAME --reason "..." [--epsilon-cap X] [--delta-cap X]
@@ -55,8 +55,12 @@ def register(sub: Any) -> None:  # argparse._SubParsersAction
         "releases",
         help="print a dataset's published DP values with their 95%% intervals and ε",
         description="Print the differentially private releases of a dataset, newest first: "
-        "each value with its 95% interval and noise scale, the ε/δ the release spent, the "
-        "source object version and the insights.",
+        "each value with its interval (a 95% interval of the noise added to the value as "
+        "defined, after clamping and per-person truncation; simultaneous for differences and "
+        "ratios; a rough range, not a 95% interval, for quantiles; a prediction interval for "
+        "forecasts) and noise scale, the ε/δ the release spent, the source object version and "
+        "the insights. The quality release's shares (missing, clamped, truncated) are also "
+        "printed as percentages.",
     )
     rel.add_argument("--dataset", required=True, help="dataset name")
     rel.add_argument("--limit", type=_positive, default=100, help="releases to show (default 100)")
@@ -209,10 +213,52 @@ def _group(group: dict[str, str]) -> str:
     return "" if not group else "[" + ", ".join(f"{k}={v}" for k, v in group.items()) + "]"
 
 
-def _interval(lower: float | None, upper: float | None) -> str:
+def _interval(lower: float | None, upper: float | None, metric: str = "") -> str:
+    """A value's interval, named for what it is."""
     if lower is None or upper is None:
         return ""
-    return f"(95% CI {_num(lower)} to {_num(upper)})"
+    span = f"{_num(lower)} to {_num(upper)}"
+    if metric.startswith("quantile_"):
+        return f"(rough range {span}, not a 95% CI)"
+    if metric == "forecast":
+        return f"(95% prediction interval {span})"
+    if metric in ("difference", "ratio"):
+        return f"(simultaneous 95% CI {span})"
+    return f"(95% CI {span})"
+
+
+#: the quality release's shares, as the text output words them
+_SHARES = {
+    "missing_share": "of {column} values missing",
+    "clamped_low_share": "of {column} values below the lower bound (count as the bound)",
+    "clamped_high_share": "of {column} values above the upper bound (count as the bound)",
+    "over_bound_share": "of people with more rows than the per-person bound",
+    "truncated_share": "of rows left out by the per-person bound (at least)",
+}
+
+#: what the intervals of `releases` cover, said once above the releases
+INTERVALS = (
+    "every value is differentially private; a 95% CI covers the noise added to the value as "
+    "defined (after clamping to the bounds and per-person truncation, over the values "
+    "present), not clamping, missing values or truncation, which the quality release "
+    "discloses as shares; quantile ranges are rough guides, not 95% CIs"
+)
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def _share_lines(r: ReleaseInfo) -> Iterator[str]:
+    """The quality release's shares in words: `14.2% of salary values above the upper bound
+    (count as the bound) (95% CI 11.1% to 17.3%)`."""
+    for v in r.values:
+        wording = _SHARES.get(v.metric)
+        if wording is None:
+            continue
+        ci = "" if v.lower is None or v.upper is None else (
+            f" (95% CI {_pct(v.lower)} to {_pct(v.upper)})")
+        yield f"    share: {_pct(v.value)} {wording.format(column=v.column or '')}{ci}"
 
 
 # --------------------------------------------------------------------------- releases
@@ -230,13 +276,15 @@ def _release_lines(r: ReleaseInfo) -> Iterator[str]:
             v.metric,
             " ".join(x for x in (v.column or "", _group(v.group)) if x),
             _num(v.value),
-            _interval(v.lower, v.upper),
+            _interval(v.lower, v.upper, v.metric),
             "" if v.scale is None else f"scale {_num(v.scale)}",
         ]
         for v in r.values
     ]
     for line in _table(["metric", "of", "value", "interval", "noise"], rows):
         yield "    " + line
+    if r.analysis == "quality":
+        yield from _share_lines(r)
     for text in r.insights:
         yield f"    insight: {text}"
 
@@ -253,10 +301,8 @@ def _releases(args: argparse.Namespace) -> int:
     if not rels:
         print(f"dataset {args.dataset}: no releases yet")
         return EXIT_OK
-    print(
-        f"dataset {args.dataset}: {len(rels)} release(s), newest first "
-        "(every value is differentially private; intervals are 95%)"
-    )
+    print(f"dataset {args.dataset}: {len(rels)} release(s), newest first")
+    print(f"({INTERVALS})")
     for r in rels:
         print()
         for line in _release_lines(r):

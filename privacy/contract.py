@@ -171,6 +171,28 @@ Generalization = Annotated[
 # --------------------------------------------------------------------------- columns
 
 
+class AutoBounds(_Strict):
+    """Clamping bounds estimated under DP at each release, instead of typed in.
+
+    ``bounds: auto`` (or ``bounds: {auto: true, within: [lo, hi]}`` to cap the search with
+    public limits). Each release first spends ``share`` of its ε on a DP histogram of the
+    measure over a public, log-spaced grid of candidate values (inside ``within`` when
+    given), takes the range holding all but a small tail of the values, and releases with
+    it; the estimated bounds are DP outputs and are published with the release.
+    """
+
+    auto: Literal[True] = True
+    within: tuple[float, float] | None = None
+    share: float = Field(default=0.1, gt=0, lt=0.5)
+
+    @field_validator("within")
+    @classmethod
+    def _ordered(cls, v: tuple[float, float] | None) -> tuple[float, float] | None:
+        if v is not None and not (math.isfinite(v[0]) and math.isfinite(v[1]) and v[0] < v[1]):
+            raise ValueError("within must be two finite numbers, the lower first")
+        return v
+
+
 class Column(_Strict):
     role: Role
     type: ColumnType = ColumnType.STRING
@@ -182,8 +204,9 @@ class Column(_Strict):
     unique: bool = False
     #: dimensions: the public list of group keys (absent = keys are private)
     keys: list[str] | None = None
-    #: measures: public clamping bounds (required for measures)
-    bounds: tuple[float, float] | None = None
+    #: measures: public clamping bounds [lower, upper], or ``auto`` (estimated under DP
+    #: at each release, see :class:`AutoBounds`); required for measures
+    bounds: tuple[float, float] | AutoBounds | Literal["auto"] | None = None
     #: measures with ``missing: fill``: the public value a null counts as in releases
     fill: float | None = None
     #: time: period used for trends
@@ -198,9 +221,13 @@ class Column(_Strict):
 
     @field_validator("bounds")
     @classmethod
-    def _finite_ordered(cls, v: tuple[float, float] | None) -> tuple[float, float] | None:
-        if v is None:
+    def _finite_ordered(
+        cls, v: tuple[float, float] | AutoBounds | Literal["auto"] | None
+    ) -> tuple[float, float] | AutoBounds | None:
+        if v is None or isinstance(v, AutoBounds):
             return v
+        if v == "auto":
+            return AutoBounds()
         lo, hi = v
         if not (math.isfinite(lo) and math.isfinite(hi)):
             raise ValueError("bounds must be finite numbers")
@@ -222,10 +249,16 @@ class Column(_Strict):
     def _role_rules(self) -> Column:
         if self.role is Role.MEASURE:
             if self.bounds is None:
-                raise ValueError("a measure needs public bounds: bounds: [lower, upper]")
+                raise ValueError(
+                    "a measure needs bounds: public ones, bounds: [lower, upper], or bounds: "
+                    "auto to estimate them under DP at each release"
+                )
             if self.type not in (ColumnType.INTEGER, ColumnType.FLOAT):
                 raise ValueError("a measure must have type integer or float")
-            if self.fill is not None and not (self.bounds[0] <= self.fill <= self.bounds[1]):
+            limits = self.fixed_bounds or (
+                self.auto_bounds.within if self.auto_bounds is not None else None
+            )
+            if self.fill is not None and limits and not (limits[0] <= self.fill <= limits[1]):
                 raise ValueError("fill must lie inside bounds")
             if (self.missing is Missing.FILL) != (self.fill is not None):
                 raise ValueError(
@@ -270,6 +303,17 @@ class Column(_Strict):
         if isinstance(g, DateGeneralization) and self.type not in temporal:
             raise ValueError("generalize kind 'date' needs type date or datetime")
         return self
+
+    @property
+    def fixed_bounds(self) -> tuple[float, float] | None:
+        """The public bounds typed into the contract (None for ``bounds: auto``)."""
+        b = self.bounds
+        return (float(b[0]), float(b[1])) if isinstance(b, tuple) else None
+
+    @property
+    def auto_bounds(self) -> AutoBounds | None:
+        """The ``bounds: auto`` settings (None for typed-in bounds)."""
+        return self.bounds if isinstance(self.bounds, AutoBounds) else None
 
     @property
     def mask_action(self) -> Literal["drop", "pseudonymize", "keep"]:

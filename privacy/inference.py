@@ -16,9 +16,10 @@ role and a type per column:
   **dimensions** (low-cardinality categories); high-cardinality text is dropped.
 
 Nothing read from a row is written into the draft: no values, no dimension keys (keys are
-private until a human declares them), and measure bounds are the power of ten above the
-sample's magnitude, never its min or max. Comments carry only percentages and counts.
-The draft is a valid contract as emitted (``parse_contract`` accepts it).
+private until a human declares them), no number derived from the data (measures get
+``bounds: auto``, estimated under DP at each release), and comments say "few" or "many"
+distinct values, never a count. The draft is a valid contract as emitted
+(``parse_contract`` accepts it).
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from __future__ import annotations
 import ipaddress
 import itertools
 import json
-import math
 import re
 from dataclasses import dataclass, field
 
@@ -243,8 +243,6 @@ class _Profile:
     n: int = 0  # non-null sampled values
     distinct: int = 0
     kind: str = "string"  # string, integer, float, boolean, date, datetime
-    non_negative: bool = True
-    magnitude: float = 0.0
     avg_len: float = 0.0
     avg_words: float = 0.0
     content: list[tuple[str, float]] = field(default_factory=list)
@@ -299,12 +297,6 @@ def _profile(name: str, s: pl.Series) -> _Profile:
     if p.n == 0:
         return p
     p.distinct = s.n_unique()
-    if p.kind in ("integer", "float"):
-        nums = s.cast(pl.Float64, strict=False).drop_nulls()
-        nums = nums.filter(nums.is_finite())
-        if nums.len():
-            p.non_negative = bool((nums >= 0).all())
-            p.magnitude = float(nums.abs().max())  # type: ignore[arg-type]
     text = s.cast(pl.String)
     p.avg_len = float(text.str.len_chars().mean() or 0.0)  # type: ignore[arg-type]
     p.avg_words = float(text.str.count_matches(r"\S+").mean() or 0.0)  # type: ignore[arg-type]
@@ -332,9 +324,16 @@ class _Proposal:
     why: str
     review: str | None = None
     action: str | None = None
-    bounds: tuple[float, float] | None = None
     granularity: str | None = None
     generalize: str | None = None
+
+
+def _most(share: float) -> str:
+    return "nearly all" if share >= 0.95 else "most"
+
+
+def _distinct(p: _Profile) -> str:
+    return "almost every sampled value distinct" if p.ratio >= 0.95 else "many distinct values"
 
 
 def _yaml_type(kind: str) -> str:
@@ -355,22 +354,18 @@ def _name_identifier(p: _Profile) -> str | None:
     return None
 
 
-def _bounds(p: _Profile) -> tuple[float, float]:
-    top = 10.0 ** (math.floor(math.log10(p.magnitude)) + 1) if p.magnitude > 0 else 1.0
-    return (0.0 if p.non_negative else -top, top)
 
 
 def _propose(p: _Profile, rows: int) -> _Proposal:
     t = _yaml_type(p.kind)
     phrases = _phrases(p.tokens)
-    pct = f"{p.ratio:.0%}"
     named = _name_identifier(p)
     if named:
         return _Proposal(p.name, "identifier", "string", f"column name suggests {named}")
     if p.content:
         label, share = p.content[0]
         return _Proposal(
-            p.name, "identifier", "string", f"{share:.0%} of sampled values look like {label}"
+            p.name, "identifier", "string", f"{_most(share)} sampled values look like {label}"
         )
     if phrases & _BIRTH_WORDS:
         return _Proposal(
@@ -387,7 +382,7 @@ def _propose(p: _Profile, rows: int) -> _Proposal:
     id_named = bool(set(p.tokens) & _ID_WORDS) and p.kind in ("string", "integer")
     if id_named and (p.ratio >= 0.2 or p.distinct > 100):
         return _Proposal(
-            p.name, "identifier", "string", f"named like an id; {pct} of sampled values distinct"
+            p.name, "identifier", "string", f"named like an id; {_distinct(p)}"
         )
     qi = next((what for word, what in _QI_WORDS.items() if word in phrases), None)
     if qi:
@@ -414,17 +409,18 @@ def _propose(p: _Profile, rows: int) -> _Proposal:
             review="a unique number is often a record id; if it is a measure, say so",
         )  # fmt: skip
     if p.kind == "integer" and p.distinct <= 12:
-        return _Proposal(p.name, "dimension", "integer", f"{p.distinct} distinct sampled values")
+        return _Proposal(p.name, "dimension", "integer", "few distinct values")
     if p.kind in ("integer", "float"):
         return _Proposal(
-            p.name, "measure", t, "numeric", bounds=_bounds(p),
-            review="bounds are a placeholder from the order of magnitude: set the public range",
+            p.name, "measure", t, "numeric",
+            review="bounds: auto estimates the clamping range under DP at each release (10% "
+            "of its ε); write bounds: [lower, upper] instead if the range is public",
         )  # fmt: skip
     if p.kind == "boolean":
         return _Proposal(p.name, "dimension", "boolean", "true/false values")
     if p.n >= 20 and p.ratio >= 0.95:
         return _Proposal(
-            p.name, "identifier", "string", f"near-unique: {pct} of sampled values distinct"
+            p.name, "identifier", "string", "near-unique: almost every sampled value is distinct"
         )
     if p.avg_len > 30 and p.avg_words >= 4:
         return _Proposal(
@@ -432,11 +428,11 @@ def _propose(p: _Profile, rows: int) -> _Proposal:
         )
     if p.distinct <= 100 and (p.ratio <= 0.5 or p.n < 20):
         return _Proposal(
-            p.name, "dimension", "string", f"{p.distinct} distinct sampled values",
+            p.name, "dimension", "string", "few distinct values",
             review="keys are private: list them under keys: only if they are public",
         )  # fmt: skip
     return _Proposal(
-        p.name, "text", "string", f"high-cardinality text ({pct} distinct)",
+        p.name, "text", "string", "high-cardinality text (many distinct values)",
         review="dropped by default; make it a dimension or identifier if that is what it is",
     )  # fmt: skip
 
@@ -452,9 +448,6 @@ def _key(name: str) -> str:
         return name
     return json.dumps(name, ensure_ascii=False)
 
-
-def _num(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else repr(x)
 
 
 #: name tokens of a column that names a person (not a record, a test or an order)
@@ -519,7 +512,7 @@ def _render(
     qis = [p.name for p in props if p.role == "quasi_identifier"]
     lines = [
         "# yaml-language-server: $schema=./contract.schema.json",
-        f"# Draft contract inferred from the first {sample} rows. REVIEW EVERY LINE before use:",
+        "# Draft contract inferred from a sample of the file. REVIEW EVERY LINE before use:",
         "# roles, types, bounds and the privacy unit are proposals, not facts about the data.",
         f"dataset: {dataset}",
         "version: 1",
@@ -555,10 +548,8 @@ def _render(
             lines.append(f"    action: {p.action}  # keyed HMAC-SHA256 pseudonym")
         elif p.role == "identifier":
             lines.append("    action: drop")
-        if p.bounds is not None:
-            lines.append(
-                f"    bounds: [{_num(p.bounds[0])}, {_num(p.bounds[1])}]  # REVIEW: {p.review}"
-            )
+        if p.role == "measure":
+            lines.append(f"    bounds: auto  # REVIEW: {p.review}")
         elif p.review:
             lines.append(f"    # REVIEW: {p.review}")
         if p.granularity:

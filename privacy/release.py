@@ -291,6 +291,9 @@ class QuerySpec:
     per_unit: bool = False
     present: tuple[str, ...] = ()
     person_shares: tuple[str, ...] = ()
+    #: (column, "min" or "max"): group one value per person, that person's smallest or
+    #: largest of ``column``, under the name ``by[0]`` (a person is in one group)
+    reduce: tuple[str, Literal["min", "max"]] | None = None
 
     @property
     def thresholded(self) -> bool:
@@ -308,7 +311,9 @@ class QuerySpec:
             for a in self.aggs
         ]
         keys = None if self.keys is None else self.keys.hash_rows().to_list()
-        blob = repr((parts, self.by, keys, self.per_unit, self.present, self.person_shares))
+        blob = repr(
+            (parts, self.by, keys, self.per_unit, self.present, self.person_shares, self.reduce)
+        )
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -498,6 +503,8 @@ class ReleaseEngine:
     def columns(self, spec: QuerySpec) -> tuple[str, ...]:
         """The prepared columns ``spec`` reads: each measurement sees only those."""
         needed = set(spec.by) | set(spec.present) | set(spec.person_shares)
+        if spec.reduce is not None:
+            needed = (needed - set(spec.by)) | {spec.reduce[0]}
         for a in spec.aggs:
             if a.column is not None:
                 needed.add(a.column)
@@ -530,6 +537,16 @@ class ReleaseEngine:
             ).select(*aggs)
         for column in spec.present:
             lf = lf.filter(pl.col(column) == 1)
+        if spec.reduce is not None:
+            if not self.prepared.has_unit or len(spec.by) != 1:
+                raise PipelineError(f"query '{spec.id}': a per-person value needs a privacy unit")
+            column, how = spec.reduce
+            value = pl.col(column).min() if how == "min" else pl.col(column).max()
+            per_person = lf.group_by(UNIT).agg(value.alias(spec.by[0]))
+            grouped = per_person.group_by(*spec.by).agg(*aggs)
+            if spec.keys is None:
+                return grouped
+            return spec.keys.lazy().join(grouped, how="left", on=list(spec.by), nulls_equal=True)
         if self.prepared.has_unit:
             # truncate_per_group(k, keep="sample"): at most k rows per person, a uniformly
             # random k of them. Keeping the first k in file order would be as private but

@@ -12,7 +12,7 @@ from typing import Literal
 from privacy.budget import PrivacyLoss
 
 AnalysisKind = Literal[
-    "summary", "distribution", "comparison", "trend", "correlation", "forecast", "quality"
+    "summary", "distribution", "comparison", "trend", "correlation", "forecast", "quality", "bounds"
 ]
 
 

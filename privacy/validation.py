@@ -447,14 +447,14 @@ def build_suite(contract: Contract) -> list[dict[str, Any]]:
                     "meta": {"rule": "in_keys", "column": name},
                 }
             )
-        if col.role is Role.MEASURE and col.bounds is not None:
+        if col.role is Role.MEASURE and (bounds := col.fixed_bounds) is not None:
             out.append(
                 {
                     "type": "expect_column_values_to_be_between",
                     "kwargs": {
                         "column": name,
-                        "min_value": col.bounds[0],
-                        "max_value": col.bounds[1],
+                        "min_value": bounds[0],
+                        "max_value": bounds[1],
                     },
                     "meta": {"rule": "clamped", "column": name},
                 }
@@ -578,8 +578,8 @@ def validation_counts(raw: pl.LazyFrame, contract: Contract) -> pl.LazyFrame:
             reduce.append(pl.col(_RAW + name).sum().alias(f"raw_nn:{name}"))
         if col.keys is not None:
             reduce.append(pl.col(_OUT + name).sum().alias(f"in_keys:{name}"))
-        if col.bounds is not None:
-            lo, hi = col.bounds
+        if (bounds := col.fixed_bounds) is not None:
+            lo, hi = bounds
             reduce.append(((c < lo) | (c > hi)).sum().alias(f"clamped:{name}"))
         if col.unique:
             reduce.append(c.drop_nulls().n_unique().alias(f"distinct:{name}"))
@@ -596,8 +596,8 @@ def _evidence_filter(schema: pl.Schema, contract: Contract, present: list[str]) 
             bad.append(conf.is_null())
         if col.keys is not None:
             bad.append(conf.is_not_null() & ~conf.cast(pl.String).is_in(col.keys))
-        if col.bounds is not None:
-            bad.append((conf < col.bounds[0]) | (conf > col.bounds[1]))
+        if (bounds := col.fixed_bounds) is not None:
+            bad.append((conf < bounds[0]) | (conf > bounds[1]))
     return pl.any_horizontal(bad) if bad else pl.lit(False)
 
 
@@ -711,7 +711,7 @@ def validation_report(
                     rule="in_keys", column=name, failed_count=outside, rejects=per_row_rejects
                 )
             )
-        if col.bounds is not None:
+        if col.fixed_bounds is not None:
             clamped[name] = counted[f"clamped:{name}"]
         if col.unique:
             rules.append(

@@ -1,5 +1,6 @@
 """Overview: every dataset with its last release, the DP row and people counts of its latest
-summary release (with their intervals), headline insights and budget status.
+summary release (with their intervals and noise-impact badges), headline insights, the
+warnings of its latest quality release, and budget status.
 
 A viewer page: no exact count (rows processed, runs) appears here.
 """
@@ -20,6 +21,7 @@ from dashboard.components import (
     fmt_number,
     fmt_time,
     footer,
+    impact_badge,
     no_datasets,
 )
 from dashboard.services import Services
@@ -63,13 +65,20 @@ def summary_counts(releases: list[ReleaseInfo]) -> dict[str, PublishedValueRow]:
 def _dp_count(label: str, v: PublishedValueRow | None, name: str) -> dbc.Col:
     return dbc.Col([
         html.Div(label, className="small text-muted"),
-        html.Div(fmt_number(v.value) if v else "–"),
+        html.Div([fmt_number(v.value), " ", impact_badge(v)] if v else "–"),
         html.Div(fmt_interval(v.lower, v.upper) if v else "", className="small text-secondary"),
     ], id={"type": f"{PAGE}-count", "name": name})
 
 
+def quality_warnings(releases: list[ReleaseInfo]) -> list[str]:
+    """The sentences of the latest quality release: what may bias the numbers."""
+    latest = next((r for r in releases if r.analysis == "quality"), None)  # newest first
+    return list(latest.insights) if latest else []
+
+
 def dataset_card(d: DatasetSummary, headlines: list[str],
-                 counts: dict[str, PublishedValueRow] | None = None) -> dbc.Card:
+                 counts: dict[str, PublishedValueRow] | None = None,
+                 warnings: list[str] | None = None) -> dbc.Card:
     status = (dbc.Badge("budget exhausted", color="danger", className="ms-2")
               if d.exhausted else None)
     insights: list[Any] = (
@@ -97,6 +106,10 @@ def dataset_card(d: DatasetSummary, headlines: list[str],
             budget_bar(d),
             html.H6("Headline insights", className="mt-3"),
             html.Ul(insights, className="mb-0"),
+            *([html.H6("What may bias these numbers", className="mt-3 text-warning"),
+               html.Ul([html.Li(w) for w in warnings], className="mb-0 small",
+                       id={"type": f"{PAGE}-quality-warnings", "name": d.name})]
+              if warnings else []),
         ]),
     ], className="h-100 shadow-sm")
 
@@ -106,7 +119,8 @@ def headlines(releases: list[ReleaseInfo]) -> list[str]:
     latest: dict[str, ReleaseInfo] = {}
     for r in releases:  # newest first
         latest.setdefault(r.name, r)
-    ranked = sorted(latest.values(), key=lambda r: (
+    # the quality release's warnings have a place of their own
+    ranked = sorted((r for r in latest.values() if r.analysis != "quality"), key=lambda r: (
         HEADLINE_ORDER.index(r.analysis) if r.analysis in HEADLINE_ORDER else 99, r.name))
     return [text for r in ranked for text in r.insights][:HEADLINES]
 
@@ -120,7 +134,8 @@ def render(services: Services) -> Any:
         cards = []
         for d in summaries:
             recent = store.releases(d.name, limit=60)
-            cards.append(dbc.Col(dataset_card(d, headlines(recent), summary_counts(recent)),
+            cards.append(dbc.Col(dataset_card(d, headlines(recent), summary_counts(recent),
+                                              quality_warnings(recent)),
                                  md=6, className="mb-4"))
     except PipelineError as exc:
         return error_panel(exc, PAGE)

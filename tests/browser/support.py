@@ -3,6 +3,7 @@ screenshots, console-log checks and waiting."""
 
 from __future__ import annotations
 
+import base64
 import math
 import shutil
 import time
@@ -92,8 +93,14 @@ def employee_release_set(shift: float = 0.0, count: float = 1183.0,
         "distribution", f"distribution:{days}", "laplace+exponential", PrivacyLoss(0.1, 0.0),
         [_v("histogram", h, 9.0, column=days, group={"bin": f"[{lo}, {hi})"})
          for lo, hi, h in zip(edges, edges[1:], heights, strict=False)]
-        + [_v("quantile_0.5", 12.0, None, column=days, scale=0.4)],
-        ["About half of the rows have project completion days at or below 12.0."],
+        # quantiles as the engine publishes them: a rough range in days, no noise scale
+        + [PublishedValue(f"quantile_{q}", v, lo, hi, None, days)
+           for q, v, lo, hi in ((0.25, 8.0, 7.1, 9.2), (0.5, 12.0, 10.9, 13.2),
+                                (0.75, 18.0, 16.4, 19.9))],
+        ["About half of the values of project completion days are at or below roughly 12.0 "
+         "(likely between 10.9 and 13.2); a differentially private estimate whose range is a "
+         "rough guide, not a 95% interval.",
+         "The middle half of project completion days lies roughly between 8.00 and 18.0."],
     )
     months = [f"2024-{m:02d}" for m in range(1, 13)]
     trend_vals = [11.0 + 0.25 * i + 0.6 * math.sin(i) for i in range(12)]
@@ -111,12 +118,42 @@ def employee_release_set(shift: float = 0.0, count: float = 1183.0,
         ["Forecast of rows per month for the next 3 months: about 138–146 (wide interval)."],
     )
     correlation = Release(
-        "correlation", f"correlation:{days},efficiency", "laplace", PrivacyLoss(0.2, 0.0),
+        "correlation", f"correlation:{days},efficiency", "laplace", PrivacyLoss(0.1, 0.0),
         [_v("pearson_r", -0.42, 0.07, column=days, group={"with": "efficiency"})],
         ["Longer projects tend to have lower efficiency (r = −0.42, 95% CI −0.49 to −0.35)."],
     )
-    releases = [summary, comparison, comparison_days, distribution, trend, forecast, correlation]
+    releases = [summary, comparison, comparison_days, distribution, trend, forecast, correlation,
+                quality_release(days)]
     return ReleaseSet("employees", 1, PrivacyLoss(1.0, 1e-7), releases)
+
+
+def quality_release(days: str = "project_completion_days") -> Release:
+    """The quality release as the engine publishes it: shares in [0, 1] with 95% intervals
+    (clipped at 0), and a warning for each share large enough to bias a number."""
+    def share(metric: str, value: float, half: float, column: str | None = None
+              ) -> PublishedValue:
+        return PublishedValue(metric, value, max(value - half, 0.0), min(value + half, 1.0),
+                              half / 1.96, column, {})
+
+    return Release("quality", "quality", "laplace", PrivacyLoss(0.1, 0.0), [
+        share("missing_share", 0.12, 0.015, days),
+        share("clamped_low_share", 0.0, 0.012, days),
+        share("clamped_high_share", 0.13, 0.016, days),
+        share("missing_share", 0.004, 0.01, "efficiency"),
+        share("clamped_low_share", 0.0, 0.01, "efficiency"),
+        share("clamped_high_share", 0.02, 0.012, "efficiency"),
+        share("over_bound_share", 0.06, 0.03),
+        share("truncated_share", 0.03, 0.02),
+    ], [
+        "About 12% of project completion days values are missing and are left out: sums and "
+        "averages use the values that are there.",
+        "About 13% of project completion days values were above the contract's upper bound of "
+        "60 and count as 60: the average of project completion days is biased low; raise the "
+        "bound if such values are real.",
+        "About 6% of people have more than 12 rows in this file; rows beyond 12 per person "
+        "were left out at random, so that no person weighs more than that: raise "
+        "max_rows_per_unit to keep more (the noise grows with it).",
+    ])
 
 
 def publish(store: AggregateStore, contract: Contract, release_set: ReleaseSet,
@@ -155,6 +192,18 @@ class Stack:
     store: AggregateStore
     settings: DashboardSettings
     landing: Path
+
+
+def log_in(driver: object, name: str | None) -> None:
+    """Send ``name``'s basic-auth header (password ``<name>-pw``) with every request (None:
+    stop sending it)."""
+    driver.execute_cdp_cmd("Network.enable", {})  # type: ignore[attr-defined]
+    headers = {}
+    if name:
+        token = base64.b64encode(f"{name}:{name}-pw".encode()).decode()
+        headers = {"Authorization": f"Basic {token}"}
+    driver.execute_cdp_cmd("Network.setExtraHTTPHeaders",  # type: ignore[attr-defined]
+                           {"headers": headers})
 
 
 def severe_console_errors(drv: object) -> list[dict[str, object]]:

@@ -119,15 +119,24 @@ def test_exported_csv_neutralises_formulas(driver, stack: Stack, download_dir: P
                   "'Comparison: Mean of efficiency')]]//button"), what="the export button")
     for old in download_dir.glob("*.csv"):
         old.unlink()
-    button.click()
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});"
+                          "arguments[0].click();", button)
     path = wait_for(lambda: next(iter(download_dir.glob("*.csv")), None), timeout=15,
                     what="the downloaded CSV")
     rows = list(csv.DictReader(io.StringIO(Path(path).read_text(encoding="utf-8"))))
     groups = [r["group"] for r in rows]
     assert "'" + HOSTILE_KEYS[1] in groups
-    assert not any(g.startswith(("=", "+", "-", "@", "\t", "\r")) for g in groups)
-    assert {r["release"] for r in rows} == {"comparison:efficiency:team"}
-    assert all(r["lower_95"] and r["upper_95"] for r in rows)
+    for row in rows:
+        assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r"))
+                       for cell in (row["group"], row["note"]))
+    values = [r for r in rows if r["metric"] != "insight"]
+    # the comparison's values, then the quality shares of efficiency shown on its card
+    assert {r["release"] for r in values} == {"comparison:efficiency:team", "quality"}
+    assert {r["column"] for r in values if r["release"] == "quality"} == {"efficiency"}
+    assert all(r["lower_95"] and r["upper_95"] and r["noise_impact"] for r in values)
+    # its sentences, with the hostile key neutralised where it leads one
+    notes = [r["note"] for r in rows if r["metric"] == "insight"]
+    assert any("19% higher" in n for n in notes)
 
 
 def test_upload_puts_file_into_landing(driver, stack: Stack, tmp_path: Path) -> None:

@@ -18,7 +18,6 @@ never an unlucky draw of the noise.
 
 from __future__ import annotations
 
-import base64
 import csv
 import os
 import re
@@ -40,7 +39,7 @@ from analytics.store import AggregateStore
 from dashboard.app import create_app
 from dashboard.passwords import MIN_ITERATIONS, hash_password
 from dashboard.settings import DashboardSettings
-from tests.browser.support import ROOT, screenshot, severe_console_errors, wait_for
+from tests.browser.support import ROOT, log_in, screenshot, severe_console_errors, wait_for
 from tests.integration.conftest import prefect_server  # noqa: F401 - a session fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -162,16 +161,6 @@ def dashboard(processed: dict[str, Any]) -> Iterator[str]:
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     thread.join(timeout=10)
-
-
-def log_in(driver: Any, name: str | None) -> None:
-    """Send ``name``'s basic-auth header with every request (None: stop sending it)."""
-    driver.execute_cdp_cmd("Network.enable", {})
-    headers = {}
-    if name:
-        token = base64.b64encode(f"{name}:{name}-pw".encode()).decode()
-        headers = {"Authorization": f"Basic {token}"}
-    driver.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": headers})
 
 
 @pytest.fixture

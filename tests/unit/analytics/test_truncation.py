@@ -85,7 +85,7 @@ def test_trend_sentences_leave_out_periods_the_range_covers_in_part() -> None:
             "columns": {
                 "day": {"role": "time", "type": "date", "granularity": "month",
                         "periods": {"start": "2025-01-15", "end": "2025-12-10"}},
-            },  # fmt: skip
+            },
             "analyses": [{"kind": "trend", "time": "day"}],
         }
     )

@@ -59,9 +59,32 @@ def test_export_rows_are_exactly_the_published_values() -> None:
     assert row == {
         "release": "comparison:efficiency:team", "analysis": "comparison", "metric": "mean",
         "column": "efficiency", "group": "Atlas", "value": 1.0, "lower_95": 0.9,
-        "upper_95": 1.1, "noise_scale": 0.05, "epsilon": 0.2,
-        "published_at": datetime(2025, 1, 2, tzinfo=UTC).isoformat(),
+        "upper_95": 1.1, "interval": "95% interval of the noise", "rough_lower": None,
+        "rough_upper": None, "noise_scale": 0.05, "noise_impact": "noise: medium",
+        "epsilon": 0.2, "published_at": datetime(2025, 1, 2, tzinfo=UTC).isoformat(),
+        "note": "",
     }
+
+
+def test_a_quantile_exports_its_rough_range_never_as_a_95_interval() -> None:
+    q = value("quantile_0.5", 12.0, 10.9, 13.2, column="days", analysis="distribution",
+              release="distribution:days")
+    (row,) = export_rows([q])
+    assert row["lower_95"] is None and row["upper_95"] is None and row["noise_scale"] is None
+    assert (row["rough_lower"], row["rough_upper"]) == (10.9, 13.2)
+    assert "not a 95% interval" in row["interval"] and row["noise_impact"] == "rough guide"
+
+
+def test_sentences_are_exported_as_insight_rows() -> None:
+    share = value("clamped_high_share", 0.13, 0.12, 0.14, column="salary", analysis="quality",
+                  release="quality")
+    warning = "About 13% of salary values were above the contract's upper bound of 200"
+    text = rows_to_csv(EXPORT_COLUMNS, export_rows([share], [(share, warning)]))
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [r["metric"] for r in rows] == ["clamped_high_share", "insight"]
+    assert rows[0]["noise_impact"] == "noise: low" and rows[0]["value"] == "0.13"
+    assert rows[1]["note"] == warning and rows[1]["release"] == "quality"
+    assert rows[1]["value"] == "" and rows[1]["lower_95"] == ""
 
 
 def test_safe_filename() -> None:

@@ -78,10 +78,27 @@ def test_draft_never_copies_values_keys_or_exact_bounds(read_raw) -> None:  # ty
         scrubbed = scrubbed.replace(col, "")
     leaked = [v for v in values if not v.isdigit() and v in scrubbed]
     assert leaked == []
-    income = raw["MonthlyIncome"].cast(pl.Float64)
-    lo, hi = c.columns["MonthlyIncome"].bounds  # type: ignore[misc]
-    assert hi not in (income.max(),) and lo <= income.min() and hi >= income.max()
+    assert c.columns["MonthlyIncome"].auto_bounds is not None  # no number from the data
     assert body["dataset"] == "hr"
+
+
+def test_a_draft_takes_no_number_from_the_data() -> None:
+    """A file whose largest value is 987,654: the draft names neither that value nor the
+    power of ten above it, and no exact row or distinct-value count."""
+    n = 1629
+    lf = pl.LazyFrame(
+        {
+            "salary": [float(1000 + (i * 7919) % 900_000) for i in range(n - 1)] + [987_654.0],
+            "grade": [f"g{i % 3}" for i in range(n)],
+            "level": [i % 3 for i in range(n)],
+        }
+    )
+    text, c = draft(lf)
+    assert "987654" not in text and "987,654" not in text
+    assert "1000000" not in text and "1e6" not in text.lower() and "1,000,000" not in text
+    assert str(n) not in text and "3 distinct" not in text
+    assert "few distinct values" in text and "bounds: auto" in text
+    assert c.columns["salary"].auto_bounds is not None
 
 
 def test_content_patterns() -> None:
