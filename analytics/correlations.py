@@ -17,6 +17,9 @@ part of the correlation's ε. When a noisy variance is not precise (its 95% inte
 above half its value), or the noisy r falls outside [-1, 1], no r is released: the delta
 method would give an interval that does not cover. When a released r's interval is wider
 than 1, the insight quotes no value of r.
+
+>>> strength(0.2), strength(-0.45), strength(0.9)
+('weak', 'moderate', 'strong')
 """
 
 from __future__ import annotations

@@ -10,6 +10,10 @@ with s the residual standard deviation. The released values already carry DP noi
 residuals (and the interval) include it. At least three released periods are needed; with
 fewer, nothing is forecast. The interval assumes a linear trend with independent errors:
 the insight says "if the trend continues".
+
+>>> fit, points = forecast_linear([1, 2, 3, 4], [2.0, 4.0, 6.0, 8.0], horizon=1)
+>>> fit.slope, points[0].ordinal, points[0].value
+(2.0, 5, 10.0)
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ Every sentence is built from published values (value, interval) alone, so it rev
 nothing the numbers do not. A difference, change or correlation is called "clear" only
 when its interval excludes zero; otherwise the sentence says there is no clear difference.
 Noise is never phrased as a finding.
+
+>>> fmt(12345.678), fmt(0.012345), label("project_completion_days")
+('12,346', '0.0123', 'project completion days')
 """
 
 from __future__ import annotations
@@ -95,7 +98,7 @@ def distribution_insights(
     column: str, values: Sequence[PublishedValue], quantiles_asked: bool = True
 ) -> list[str]:
     """Quantiles are published only when the exponential mechanism's rank error is small
-    (see ``analytics.catalogue._quantiles``), each with a rough range in the measure's units;
+    (see ``analytics.analyses.distribution.quantiles``), each with a rough range in the measure's units;
     otherwise none is published and one sentence says why."""
     q = {v.metric: v for v in values if v.metric.startswith("quantile_")}
     if not q:

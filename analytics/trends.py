@@ -15,11 +15,17 @@ a range, trends release periods only through OpenDP's threshold (δ > 0).
 
 Labels for people: day "2024-03-05", week "2024-03-04" (its Monday), month "2024-03",
 quarter "2024-Q1", year "2024".
+
+>>> march = period_ordinal("2024-03", Granularity.MONTH)
+>>> march - period_ordinal("2023-12", Granularity.MONTH), period_label(march, Granularity.MONTH)
+(3, '2024-03')
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
+from typing import NamedTuple
 
 import polars as pl
 
@@ -83,49 +89,59 @@ def is_integer_time(column: Column, dtype: pl.DataType) -> bool:
     return dtype.is_integer() or (column.type is ColumnType.INTEGER and not dtype.is_temporal())
 
 
+class _Calendar(NamedTuple):
+    """How one kind of period is called, numbered and labelled."""
+
+    noun: str
+    ordinal: Callable[[str], int]
+    label: Callable[[int], str]
+
+
+def _parts_of_year(noun: str, per_year: int, sep: str, digits: int) -> _Calendar:
+    """Months ("2024-03": ``year*12 + month-1``) and quarters ("2024-Q1": ``year*4 +
+    quarter-1``): the year, ``sep`` and the 1-based part, ``digits`` wide."""
+
+    def ordinal(label: str) -> int:
+        year, part = label.split(sep)
+        return int(year) * per_year + int(part) - 1
+
+    def label(ordinal: int) -> str:
+        year, part0 = divmod(ordinal, per_year)
+        return f"{year:04d}{sep}{part0 + 1:0{digits}d}"
+
+    return _Calendar(noun, ordinal, label)
+
+
+_CALENDARS = {
+    Granularity.DAY: _Calendar(
+        "day", lambda s: date.fromisoformat(s).toordinal(), lambda o: date.fromordinal(o).isoformat()
+    ),
+    Granularity.WEEK: _Calendar(
+        "week",
+        lambda s: (date.fromisoformat(s).toordinal() - 1) // 7,  # ordinal 1 is a Monday
+        lambda o: date.fromordinal(o * 7 + 1).isoformat(),
+    ),
+    Granularity.MONTH: _parts_of_year("month", 12, "-", 2),
+    Granularity.QUARTER: _parts_of_year("quarter", 4, "-Q", 1),
+    Granularity.YEAR: _Calendar("year", int, str),
+}
+#: integer time columns: the integer itself
+_INTEGER = _Calendar("period", int, str)
+
+
+def _calendar(granularity: Granularity | None, integer: bool) -> _Calendar:
+    return _INTEGER if integer else _CALENDARS[granularity or Granularity.MONTH]
+
+
 def period_ordinal(label: str, granularity: Granularity | None, integer: bool = False) -> int:
     """Consecutive periods have consecutive ordinals."""
-    if integer:
-        return int(label)
-    gran = granularity or Granularity.MONTH
-    if gran is Granularity.DAY:
-        return date.fromisoformat(label).toordinal()
-    if gran is Granularity.WEEK:
-        return (date.fromisoformat(label).toordinal() - 1) // 7  # ordinal 1 is a Monday
-    if gran is Granularity.MONTH:
-        year, month = label.split("-")
-        return int(year) * 12 + int(month) - 1
-    if gran is Granularity.QUARTER:
-        year, quarter = label.split("-Q")
-        return int(year) * 4 + int(quarter) - 1
-    return int(label)
+    return _calendar(granularity, integer).ordinal(label)
 
 
 def period_label(ordinal: int, granularity: Granularity | None, integer: bool = False) -> str:
     """The inverse of :func:`period_ordinal`."""
-    if integer:
-        return str(ordinal)
-    gran = granularity or Granularity.MONTH
-    if gran is Granularity.DAY:
-        return date.fromordinal(ordinal).isoformat()
-    if gran is Granularity.WEEK:
-        return date.fromordinal(ordinal * 7 + 1).isoformat()
-    if gran is Granularity.MONTH:
-        year, month0 = divmod(ordinal, 12)
-        return f"{year:04d}-{month0 + 1:02d}"
-    if gran is Granularity.QUARTER:
-        year, q0 = divmod(ordinal, 4)
-        return f"{year:04d}-Q{q0 + 1}"
-    return str(ordinal)
+    return _calendar(granularity, integer).label(ordinal)
 
 
 def period_noun(granularity: Granularity | None, integer: bool = False) -> str:
-    if integer:
-        return "period"
-    return {
-        Granularity.DAY: "day",
-        Granularity.WEEK: "week",
-        Granularity.MONTH: "month",
-        Granularity.QUARTER: "quarter",
-        Granularity.YEAR: "year",
-    }[granularity or Granularity.MONTH]
+    return _calendar(granularity, integer).noun

@@ -30,7 +30,7 @@ import polars as pl
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from analytics.catalogue import plan_release  # noqa: E402
+from analytics.analyses import plan_release  # noqa: E402
 from privacy.budget import PrivacyLoss  # noqa: E402
 from privacy.contract import Contract  # noqa: E402
 

@@ -4,7 +4,7 @@
 
 For each size, a masked employee frame (SHA-256 hex pseudonyms, 5 rows per employee,
 four teams, six months of 2025, inside the contract's public period range) is generated in
-a child process, then either released through ``analytics.catalogue.release_analyses``
+a child process, then either released through ``analytics.analyses.release_analyses``
 (warm: scales already calibrated, the pipeline's steady state) or aggregated non-privately
 by plain polars (the same counts, sums, means, histogram, quantiles, group-bys and
 correlation sums). Each child reports wall time and peak RSS above its post-generation
@@ -97,7 +97,7 @@ def plain_polars(df, contract) -> None:
 
 
 def child(mode: str, n: int) -> dict[str, float]:
-    from analytics.catalogue import release_analyses
+    from analytics.analyses import release_analyses
     from privacy.budget import PrivacyLoss
     from privacy.release import MemoryCalibrationCache
 
@@ -123,7 +123,7 @@ def small_file(n: int) -> dict[str, float]:
     import opendp.prelude as dp
 
     dp.enable_features("contrib")
-    from analytics.catalogue import release_analyses
+    from analytics.analyses import release_analyses
     from privacy.budget import PrivacyLoss
     from privacy.release import MemoryCalibrationCache
 
@@ -147,7 +147,7 @@ def small_file(n: int) -> dict[str, float]:
 
 
 def _queries() -> int:
-    from analytics.catalogue import plan_analyses
+    from analytics.analyses import plan_analyses
     from privacy.budget import PrivacyLoss
 
     contract = contract_for(1000)

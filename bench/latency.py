@@ -27,8 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from analytics.records import ObjectVersion  # noqa: E402
-from analytics.store import AggregateStore  # noqa: E402
+from analytics.store import AggregateStore, ObjectVersion  # noqa: E402
 from flows.demo import write_employee_csv  # noqa: E402
 from flows.objectstore import file_digest  # noqa: E402
 
@@ -93,14 +92,8 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     log = (state / "up.out").open("wb")
     t0 = time.monotonic()
-    up = subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "up"],
-        env=env,
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    up = subprocess.Popen([sys.executable, "-m", "flows.cli", "up"], env=env, cwd=ROOT, stdout=log,
+                          stderr=subprocess.STDOUT, start_new_session=True)
     try:
         while "privacy-analytics is up" not in (state / "up.out").read_text(errors="replace"):
             if up.poll() is not None:

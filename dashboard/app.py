@@ -6,8 +6,8 @@ the global ``dash.callback``, so every app, one per test included, gets its own,
 importing a page module has no side effects).
 
 Refreshing without a reload: the shell polls ``change_marker()`` every
-``refresh_seconds``; the marker sits in ``app-marker`` and changes only when the store
-changed, and every page renders from a callback whose input is that marker. An unchanged
+``refresh_seconds``; the marker sits in ``app-marker`` (``ids.SHELL.marker``) and changes
+only when the store changed, and every page renders from a callback whose input is that marker. An unchanged
 marker answers "no update" (HTTP 204), so nothing re-renders. The marker the browser
 holds is a hash: it says *that* the store changed, nothing about what or how much.
 
@@ -34,15 +34,15 @@ from werkzeug.serving import BaseWSGIServer
 from werkzeug.serving import make_server as werkzeug_make_server
 
 from dashboard.auth import current_user, install_login
+from dashboard.ids import PAGES, SHELL
 from dashboard.services import EXTENSION, Services, current_services
 from dashboard.settings import DashboardSettings, is_loopback
 from dashboard.theme import install_template
-from dashboard.users import load_users
+from dashboard.users import User, load_users
 from privacy.errors import PipelineError
 
 log = logging.getLogger(__name__)
 
-PAGES = ("overview", "dataset", "budget", "pipeline", "upload")
 UNAVAILABLE = "unavailable"
 #: (label, path, operators only)
 NAV = (("Overview", "/", False), ("Privacy budget", "/budget", False),
@@ -50,7 +50,7 @@ NAV = (("Overview", "/", False), ("Privacy budget", "/budget", False),
 
 
 def _pages() -> list[ModuleType]:
-    return [importlib.import_module(f"dashboard.pages.{name}") for name in PAGES]
+    return [importlib.import_module(f"dashboard.pages.{page.name}") for page in PAGES]
 
 
 def read_marker(services: Services) -> str:
@@ -63,38 +63,36 @@ def read_marker(services: Services) -> str:
     return hashlib.sha256(marker.encode()).hexdigest()[:20]
 
 
-def _shell() -> html.Div:
-    services = current_services()
-    settings = services.settings
-    user = current_user()
-    links = [dbc.NavItem(dbc.NavLink(label, href=href, active="exact", id=f"app-nav-{i}"))
+def _navbar(title: str, user: User) -> dbc.Navbar:
+    """The title, who is signed in with which role, and the pages the role may open."""
+    links = [dbc.NavItem(dbc.NavLink(label, href=href, active="exact", id=f"{SHELL.nav}-{i}"))
              for i, (label, href, operators_only) in enumerate(NAV)
              if user.is_operator or not operators_only]
     datasets = dbc.DropdownMenu([], label="Datasets", nav=True, in_navbar=True,
-                                id="app-datasets", align_end=True)
+                                id=SHELL.datasets, align_end=True)
     nav = dbc.Nav([links[0], datasets, *links[1:]], navbar=True, className="ms-auto")
     badge = (html.Span("operator: exact counts on runs and upload",
-                       className="badge bg-warning text-dark me-2", id="app-role")
+                       className="badge bg-warning text-dark me-2", id=SHELL.role)
              if user.is_operator else
              html.Span("viewer: DP releases only", className="badge bg-light text-dark me-2",
-                       id="app-role"))
-    who = html.Span(user.describe(), className="small text-white-50 me-3", id="app-user")
-    navbar = dbc.Navbar(
-        dbc.Container([
-            dbc.NavbarBrand(settings.title, href="/", id="app-brand"),
-            badge,
-            who,
-            nav,
-        ]),
+                       id=SHELL.role))
+    who = html.Span(user.describe(), className="small text-white-50 me-3", id=SHELL.user)
+    return dbc.Navbar(
+        dbc.Container([dbc.NavbarBrand(title, href="/", id=SHELL.brand), badge, who, nav]),
         color="primary",
         dark=True,
         className="mb-4",
     )
+
+
+def _shell() -> html.Div:
+    services = current_services()
+    settings = services.settings
     return html.Div([
-        navbar,
-        dbc.Container(dash.page_container, fluid="lg", id="app-main"),
-        dcc.Interval(id="app-refresh", interval=int(settings.refresh_seconds * 1000)),
-        dcc.Store(id="app-marker", data=read_marker(services)),
+        _navbar(settings.title, current_user()),
+        dbc.Container(dash.page_container, fluid="lg", id=SHELL.main),
+        dcc.Interval(id=SHELL.refresh, interval=int(settings.refresh_seconds * 1000)),
+        dcc.Store(id=SHELL.marker, data=read_marker(services)),
     ])
 
 
@@ -131,8 +129,14 @@ def create_app(settings: DashboardSettings | None = None,
     for page in _pages():  # dash.register_page needs an app instance: called after Dash()
         page.register(app, services)
     app.layout = _shell
+    _register_shell(app, services)
+    return app
 
-    @app.callback(Output("app-datasets", "children"), Input("app-marker", "data"))
+
+def _register_shell(app: Dash, services: Services) -> None:
+    """The shell's callbacks: the datasets menu, and polling the store's change marker."""
+
+    @app.callback(Output(SHELL.datasets, "children"), Input(SHELL.marker, "data"))
     def _datasets_menu(_marker: str | None) -> list[Any]:
         try:
             names = [d.name for d in services.store().datasets()]
@@ -143,9 +147,9 @@ def create_app(settings: DashboardSettings | None = None,
         return [dbc.DropdownMenuItem(n, href=f"/dataset/{n}") for n in names]
 
     @app.callback(
-        Output("app-marker", "data"),
-        Input("app-refresh", "n_intervals"),
-        State("app-marker", "data"),
+        Output(SHELL.marker, "data"),
+        Input(SHELL.refresh, "n_intervals"),
+        State(SHELL.marker, "data"),
         prevent_initial_call=True,
     )
     def _poll(_n: int | None, old: str | None) -> str:
@@ -153,8 +157,6 @@ def create_app(settings: DashboardSettings | None = None,
         if marker == old:
             raise PreventUpdate
         return marker
-
-    return app
 
 
 def make_server(settings: DashboardSettings | None = None) -> BaseWSGIServer:

@@ -8,8 +8,8 @@
   the local operator, as before there were roles.
 
 The hook also refuses (403) a viewer's call of any Dash callback whose outputs belong to an
-operator page: component ids are prefixed with their page's name, so ``pipeline-*`` and
-``upload-*`` outputs are operator data. That is the outer lock; the operator pages' layouts
+operator page: component ids are prefixed with their page's name (``dashboard.ids``), so
+``pipeline-*`` and ``upload-*`` outputs are operator data. That is the outer lock; the operator pages' layouts
 and callbacks check :func:`current_user` themselves as well, so neither the navigation nor a
 hand-made ``POST /_dash-update-component`` gives a viewer operator data.
 """
@@ -24,11 +24,10 @@ from typing import Any
 
 import flask
 
+from dashboard.ids import OPERATOR_PAGES
 from dashboard.services import Services
 from dashboard.users import LOCAL_OPERATOR, NOBODY, User
 
-#: pages whose data is exact operator information
-OPERATOR_PAGES = ("pipeline", "upload")
 _G_USER = "pa_user"
 REALM = 'Basic realm="privacy-analytics", charset="UTF-8"'
 REFUSAL = "Not available to your role: this is operator information."
@@ -83,7 +82,7 @@ def operator_outputs(payload: Any) -> list[str]:
                 except (ValueError, AttributeError):
                     cid = ""
             ids.append(cid if isinstance(cid, str) else "")
-    return [i for i in ids if i.startswith(tuple(f"{p}-" for p in OPERATOR_PAGES))]
+    return [i for i in ids if i.startswith(tuple(p.id("") for p in OPERATOR_PAGES))]
 
 
 def install_login(server: flask.Flask, services: Services) -> None:

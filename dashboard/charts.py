@@ -1,7 +1,7 @@
 """Plotly figures and export rows built from published values, and nothing else.
 
 Pure functions: they take the value rows of the read-only query API
-(:class:`analytics.queries.ValueRow`) and build figures that show every noisy value with its
+(:class:`analytics.store.rows.ValueRow`) and build figures that show every noisy value with its
 interval (error bars, bands: the 95% interval of its noise, a forecast's 95% prediction
 interval) and, in the hover text, its noise-impact badge (``dashboard.noise``). Text from
 data (group keys) is HTML-escaped before it reaches plotly, whose labels understand a few
@@ -11,15 +11,15 @@ HTML tags: ``<script>`` is drawn literally.
 from __future__ import annotations
 
 import html
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import plotly.graph_objects as go
 
-from analytics.queries import ValueRow
-from dashboard.noise import interval_kind, is_quantile, is_share, noise_impact
+from analytics.store.rows import ValueRow
+from analytics.vocabulary import QUANTILE_PREFIX, WITH, Metric, quantile_metric, versus
+from dashboard.noise import interval_kind, interval_text, is_quantile, is_share, noise_impact
 from dashboard.theme import BLUE, OKABE_ITO, ORANGE, TEMPLATE_NAME, band_colour, install_template
 
 #: a chart's "Download CSV": ``lower_95``/``upper_95`` hold 95% intervals only (of the noise;
@@ -34,49 +34,54 @@ EXPORT_COLUMNS = [
 ]  # fmt: skip
 
 
+#: the metric of an export row that carries a sentence
+INSIGHT = "insight"
+
+
 def plot_text(text: object) -> str:
     """Text for a plotly label: HTML-escaped, so plotly draws it literally."""
     return html.escape(str(text), quote=False)
 
 
-CONTRAST_KEYS = ("vs", "versus", "baseline", "reference")
-
-
 def group_label(group: dict[str, str]) -> str:
-    """The plain-text label of a group: its key values in key order ("A vs B" for a
-    contrast between two groups)."""
+    """The plain-text label of a group: its key values in key order; a contrast's
+    ``{by: x, versus(by): y}`` reads "x vs y"."""
     if not group:
         return "all"
-    other = next((k for k in group if k in CONTRAST_KEYS or k.endswith("_vs")), None)
+    other = next((versus(k) for k in group if versus(k) in group), None)
     main = " · ".join(str(v) for k, v in sorted(group.items()) if k != other)
     return f"{main} vs {group[other]}" if other else main
 
 
+_LABELS = {
+    Metric.COUNT: "Rows",
+    Metric.UNITS: "People",
+    Metric.PRESENT: "Present values",
+    Metric.SUM: "Sum",
+    Metric.MEAN: "Mean",
+    Metric.HISTOGRAM: "Rows",
+    Metric.DIFFERENCE: "Difference",
+    Metric.RATIO: "Ratio",
+    Metric.PEARSON_R: "Correlation (r)",
+    Metric.FORECAST: "Forecast",
+    Metric.CLAMP_LOWER: "Estimated lower bound",
+    Metric.CLAMP_UPPER: "Estimated upper bound",
+}
+#: counts of rows or people: never "of" the column they are published with
+_COUNTS = (Metric.COUNT, Metric.UNITS, Metric.HISTOGRAM)
+
+
 def metric_label(metric: str, column: str | None = None) -> str:
-    names = {
-        "count": "Rows",
-        "units": "People",
-        "count_units": "People",
-        "distinct_units": "People",
-        "sum": "Sum",
-        "mean": "Mean",
-        "present": "Present values",
-        "histogram": "Rows",
-        "difference": "Difference",
-        "ratio": "Ratio",
-        "pearson_r": "Correlation (r)",
-        "forecast": "Forecast",
-        "clamp_lower": "Estimated lower bound",
-        "clamp_upper": "Estimated upper bound",
-    }
+    """A published value's name for people: "Mean of salary", "Median of days", "Rows"."""
     if is_share(metric):
         return _share_label(metric, column)
-    if metric.startswith("quantile_"):
-        q = metric.removeprefix("quantile_")
-        label = "Median" if q in ("0.5", "0.50") else f"{_percent(q)} percentile"
+    if metric == quantile_metric(0.5):
+        label = "Median"
+    elif is_quantile(metric):
+        label = f"{float(metric.removeprefix(QUANTILE_PREFIX)) * 100:g}th percentile"
     else:
-        label = names.get(metric, metric.replace("_", " ").capitalize())
-    if column and metric not in ("count", "units", "count_units", "distinct_units", "histogram"):
+        label = _LABELS.get(metric, metric)
+    if column and metric not in _COUNTS:
         return f"{label} of {column}"
     return label
 
@@ -84,19 +89,12 @@ def metric_label(metric: str, column: str | None = None) -> str:
 def _share_label(metric: str, column: str | None) -> str:
     of = f" of {column}" if column else ""
     return {
-        "missing_share": f"Missing values{of}",
-        "clamped_low_share": f"Values{of} below the lower bound",
-        "clamped_high_share": f"Values{of} above the upper bound",
-        "over_bound_share": "People over the per-person row bound",
-        "truncated_share": "Rows left out by the per-person bound (at least)",
+        Metric.MISSING_SHARE: f"Missing values{of}",
+        Metric.CLAMPED_LOW_SHARE: f"Values{of} below the lower bound",
+        Metric.CLAMPED_HIGH_SHARE: f"Values{of} above the upper bound",
+        Metric.OVER_BOUND_SHARE: "People over the per-person row bound",
+        Metric.TRUNCATED_SHARE: "Rows left out by the per-person bound (at least)",
     }[metric]
-
-
-def _percent(q: str) -> str:
-    try:
-        return f"{float(q) * 100:g}th"
-    except ValueError:
-        return q
 
 
 def export_rows(values: Iterable[ValueRow],
@@ -130,7 +128,7 @@ def export_rows(values: Iterable[ValueRow],
         rows.append({
             "release": v.release_name,
             "analysis": v.analysis,
-            "metric": "insight",
+            "metric": INSIGHT,
             "epsilon": v.epsilon,
             "published_at": v.created_at.isoformat() if v.created_at else None,
             "note": text,
@@ -151,18 +149,19 @@ def _errors(values: Sequence[ValueRow]) -> dict[str, Any] | None:
     return {
         "type": "data",
         "symmetric": False,
-        "array": [max((v.upper or v.value) - v.value, 0.0) for v in values],
-        "arrayminus": [max(v.value - (v.lower or v.value), 0.0) for v in values],
+        "array": [max(v.upper - v.value, 0.0) if v.upper is not None else 0.0 for v in values],
+        "arrayminus": [max(v.value - v.lower, 0.0) if v.lower is not None else 0.0
+                       for v in values],
         "color": "#343a40",
         "thickness": 1.5,
         "width": 6,
     }
 
 
-def bar_figure(values: Sequence[ValueRow], y_title: str, *, colour_by_group: bool = True,
-               sort_labels: bool = False) -> go.Figure:
+def bar_figure(values: Sequence[ValueRow], y_title: str, *,
+               colour_by_group: bool = True) -> go.Figure:
     """Bars with 95% error bars, one per group (comparisons, histograms)."""
-    rows = sorted(values, key=lambda v: group_label(v.group)) if sort_labels else list(values)
+    rows = list(values)
     labels = [plot_text(group_label(v.group)) for v in rows]
     colours = [OKABE_ITO[i % len(OKABE_ITO)] for i in range(len(rows))] if colour_by_group \
         else [BLUE] * len(rows)
@@ -184,49 +183,34 @@ def hover_text(v: ValueRow) -> str:
     impact = noise_impact(v).text
     if v.lower is None or v.upper is None:
         return f"no interval (post-processing) · {impact}"
-    span = f"{v.lower:.4g} to {v.upper:.4g}"
-    if is_quantile(v.metric):
-        return f"rough range {span} (not a 95% interval) · {impact}"
-    if v.metric == "forecast":
-        return f"95% prediction interval {span} · {impact}"
-    if v.metric in ("difference", "ratio"):
-        return f"simultaneous 95% CI {span} · {impact}"
-    return f"95% CI {span} · {impact}"
+    return f"{interval_text(v.metric, f'{v.lower:.4g}', f'{v.upper:.4g}')} · {impact}"
 
 
-def time_key(group: dict[str, str], time_column: str | None = None) -> str:
-    if time_column and time_column in group:
-        return str(group[time_column])
-    if len(group) == 1:
-        return str(next(iter(group.values())))
-    for key in ("period", "time", "date", "month"):
-        if key in group:
-            return str(group[key])
-    return group_label(group)
+def period(v: ValueRow) -> str:
+    """The period of a trend's or forecast's value: its group is ``{time column: label}``."""
+    return next(iter(v.group.values()))
 
 
 def trend_figure(series: dict[str, Sequence[ValueRow]], forecast: Sequence[ValueRow] = (),
-                 y_title: str = "", time_column: str | None = None) -> go.Figure:
+                 y_title: str = "") -> go.Figure:
     """One line per series with its 95% band; the forecast dashed with its own band (its 95%
     prediction interval)."""
     fig = _figure(yaxis_title=plot_text(y_title), hovermode="x unified")
     for i, (name, values) in enumerate(series.items()):
         colour = OKABE_ITO[i % len(OKABE_ITO)]
-        pts = sorted(values, key=lambda v: time_key(v.group, time_column))
-        _line_with_band(fig, pts, name, colour, dash=None, time_column=time_column)
+        _line_with_band(fig, sorted(values, key=period), name, colour, dash=None)
     if forecast:
-        pts = sorted(forecast, key=lambda v: time_key(v.group, time_column))
-        _line_with_band(fig, pts, "forecast", ORANGE, dash="dash", time_column=time_column)
+        _line_with_band(fig, sorted(forecast, key=period), "forecast", ORANGE, dash="dash")
     fig.update_xaxes(type="category")
     return fig
 
 
 def _line_with_band(fig: go.Figure, pts: Sequence[ValueRow], name: str, colour: str,
-                    dash: str | None, time_column: str | None) -> None:
-    xs = [plot_text(time_key(v.group, time_column)) for v in pts]
+                    dash: str | None) -> None:
+    xs = [plot_text(period(v)) for v in pts]
     banded = [v for v in pts if v.lower is not None and v.upper is not None]
     if banded:
-        bx = [plot_text(time_key(v.group, time_column)) for v in banded]
+        bx = [plot_text(period(v)) for v in banded]
         fig.add_scatter(
             x=bx + bx[::-1],
             y=[v.upper for v in banded] + [v.lower for v in banded][::-1],
@@ -250,26 +234,9 @@ def _line_with_band(fig: go.Figure, pts: Sequence[ValueRow], name: str, colour: 
     )
 
 
-_PAIR_SPLIT = re.compile(r"\s*(?:,|\||×|:| vs\.? | x )\s*")
-
-
 def correlation_pair(v: ValueRow) -> tuple[str, str]:
-    """The two measures a correlation value is about, from its group or column."""
-    g = v.group
-    if v.column and len(g) == 1 and ("with" in g or "and" in g):
-        return v.column, str(next(iter(g.values())))
-    for a, b in (("x", "y"), ("a", "b"), ("measure_x", "measure_y"), ("left", "right")):
-        if a in g and b in g:
-            return str(g[a]), str(g[b])
-    if len(g) == 2:
-        first, second = (str(x) for _, x in sorted(g.items()))
-        return first, second
-    if v.column:
-        parts = _PAIR_SPLIT.split(v.column)
-        if len(parts) == 2:
-            return parts[0], parts[1]
-    label = group_label(g) if g else (v.column or "?")
-    return label, label
+    """The two measures a correlation value is about: its column x, and y of ``{"with": y}``."""
+    return str(v.column), v.group[WITH]
 
 
 def correlation_figure(values: Sequence[ValueRow]) -> go.Figure:

@@ -1,6 +1,7 @@
 """Building blocks shared by the pages: the one error component, empty states, the
-audience footer and operator banner, KPI cards, chart cards with their "Download CSV"
-button, and number formatting.
+audience footer and operator banner, the exhausted-budget warning, KPI cards, chart cards
+with their "Download CSV" button, and number formatting. Components take the ids of the
+page they are on (``dashboard.ids``).
 
 Text that comes from data (group keys, column names, dataset names) is always passed to
 Dash components as plain strings, which React renders as text, never as HTML; nothing here
@@ -10,6 +11,7 @@ uses ``dangerously_allow_html`` or Markdown.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +19,9 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 from dash.development.base_component import Component
 
-from dashboard.noise import Impact, Valued, interval_kind, is_quantile, noise_impact
+from analytics.store.rows import BudgetStatus
+from dashboard.ids import Page, pattern
+from dashboard.noise import Impact, Valued, interval_kind, interval_text, noise_impact
 from dashboard.users import RoleRefused, User
 from privacy.errors import BudgetExhausted, InvalidKey, PipelineError, StorageUnavailable
 
@@ -38,17 +42,12 @@ def fmt_number(value: float | None, digits: int = 3) -> str:
     return f"{value:.2g}"
 
 
-def fmt_interval(lower: float | None, upper: float | None) -> str:
+def fmt_interval(lower: float | None, upper: float | None,
+                 fmt: Callable[[float], str] = fmt_number) -> str:
+    """"95% CI 1.1 to 1.3" (empty without an interval); ``fmt`` formats the ends."""
     if lower is None or upper is None:
         return ""
-    return f"95% CI {fmt_number(lower)} to {fmt_number(upper)}"
-
-
-def fmt_range(lower: float | None, upper: float | None) -> str:
-    """A quantile's rough range, never called a 95% interval."""
-    if lower is None or upper is None:
-        return ""
-    return f"rough range {fmt_number(lower)} to {fmt_number(upper)} (not a 95% interval)"
+    return f"95% CI {fmt(lower)} to {fmt(upper)}"
 
 
 def fmt_value_interval(v: Valued) -> str:
@@ -57,14 +56,7 @@ def fmt_value_interval(v: Valued) -> str:
     range."""
     if v.lower is None or v.upper is None:
         return ""
-    if is_quantile(v.metric):
-        return fmt_range(v.lower, v.upper)
-    text = fmt_interval(v.lower, v.upper)
-    if v.metric == "forecast":
-        return text.replace("95% CI", "95% prediction interval")
-    if v.metric in ("difference", "ratio"):
-        return text.replace("95% CI", "simultaneous 95% CI")
-    return text
+    return interval_text(v.metric, fmt_number(v.lower), fmt_number(v.upper))
 
 
 def fmt_time(value: datetime | None) -> str:
@@ -93,7 +85,7 @@ def message(title: str, body: str, todo: str | None = None, colour: str = "info"
     return dbc.Alert(children, color=colour, className="my-3", **kwargs)
 
 
-def error_panel(exc: PipelineError, page: str) -> dbc.Alert:
+def error_panel(exc: PipelineError, page: Page) -> dbc.Alert:
     """The dashboard's one translation of an error for people: what happened, what to do.
 
     Messages of the platform's errors carry no raw values (privacy/errors.py), so they
@@ -106,13 +98,13 @@ def error_panel(exc: PipelineError, page: str) -> dbc.Alert:
             "start the service ('privacy-analytics up') or check PA_DASHBOARD_STORE_URL; "
             "this page retries on its own.",
             colour="danger",
-            id=f"{page}-error",
+            id=page.error,
         )
     if isinstance(exc, BudgetExhausted):
-        return message("Privacy budget exhausted", str(exc), None, "warning", f"{page}-error")
+        return message("Privacy budget exhausted", str(exc), None, "warning", page.error)
     if isinstance(exc, InvalidKey | RoleRefused):
-        return message("Not allowed", str(exc), None, "warning", f"{page}-error")
-    return message("Something went wrong", str(exc), None, "danger", f"{page}-error")
+        return message("Not allowed", str(exc), None, "warning", page.error)
+    return message("Something went wrong", str(exc), None, "danger", page.error)
 
 
 # --------------------------------------------------------------------- the two audiences
@@ -131,26 +123,36 @@ EXACT_CLAIM = (
 )
 
 
-def footer(page: str, exact: bool = False) -> html.Footer:
+def footer(page: Page, exact: bool = False) -> html.Footer:
     """The page's footer: the DP claim on viewer pages, the exact-counts notice on operator
     pages."""
     return html.Footer(
         html.Div(EXACT_CLAIM if exact else DP_CLAIM, className="small text-muted py-3"),
         className="border-top mt-4",
-        id=f"{page}-footer",
+        id=page.footer,
     )
 
 
-def operator_banner(page: str) -> dbc.Alert:
+def page_div(page: Page, children: list[Any], exact: bool = False) -> html.Div:
+    """A page's layout: ``children``, then its footer."""
+    return html.Div([*children, footer(page, exact)], id=page.root)
+
+
+def loading(page: Page) -> dcc.Loading:
+    """Where a page's render callback puts its content."""
+    return dcc.Loading(html.Div(id=page.content), type="dot", delay_show=400)
+
+
+def operator_banner(page: Page) -> dbc.Alert:
     return dbc.Alert([
         html.Strong("Operator information. "),
         "The counts on this page are exact (rows in and out, suppressed rows, rejection and "
         "quarantine reasons): they are not differentially private and viewers never see them. "
         "Share only the releases on the viewer pages.",
-    ], color="warning", className="py-2 small", id=f"{page}-operator-banner")
+    ], color="warning", className="py-2 small", id=page.operator_banner)
 
 
-def not_available(page: str, user: User) -> dbc.Alert:
+def not_available(page: Page, user: User) -> dbc.Alert:
     """What a viewer gets instead of an operator page or an operator callback's data."""
     return message(
         "Not available to your role",
@@ -158,33 +160,81 @@ def not_available(page: str, user: User) -> dbc.Alert:
         "viewers see the differentially private releases on the Overview, dataset and "
         "Privacy budget pages; ask an operator if you need more.",
         colour="warning",
-        id=f"{page}-forbidden",
+        id=page.forbidden,
     )
 
 
-def no_datasets(page: str) -> dbc.Alert:
+def no_datasets(page: Page) -> dbc.Alert:
     return message(
         "No datasets yet",
         "Nothing has been published to the aggregate store so far.",
         "add a contract for your dataset (contracts/<dataset>.yaml) and drop a file into "
         "landing/<dataset>/ (operators can use the Upload page); its DP aggregates appear "
         "here once the pipeline has processed it.",
-        id=f"{page}-empty",
+        id=page.empty,
     )
 
 
-def exhausted_warning(dataset: str, page: str) -> dbc.Alert:
+# ----------------------------------------------------------------------- the budget
+
+_TOLERANCE = 1e-9  # as the store's spend test (privacy.budget)
+
+
+def ran_out(b: BudgetStatus) -> list[str]:
+    """Which of ε and δ cannot pay another release: spent, reserved and one more release
+    over its cap. ``b.exhausted`` is the store's verdict; this only says which."""
+    sides = (("ε", b.epsilon_spent + b.epsilon_reserved + b.epsilon_per_release, b.epsilon_cap),
+             ("δ", b.delta_spent + b.delta_reserved + b.delta_per_release, b.delta_cap))
+    return [name for name, needed, cap in sides if needed > cap * (1 + _TOLERANCE)]
+
+
+def _spend_text(name: str, spent: float, reserved: float, cap: float, per: float) -> str:
+    held = f" and {reserved:.3g} reserved" if reserved > 0 else ""
+    return f"{name} {spent:.3g} spent{held} of {cap:.3g}, {per:.3g} per release"
+
+
+def _ran_out_text(b: BudgetStatus) -> str:
+    out = ran_out(b)
+    facts = {
+        "ε": _spend_text("ε", b.epsilon_spent, b.epsilon_reserved, b.epsilon_cap,
+                         b.epsilon_per_release),
+        "δ": _spend_text("δ", b.delta_spent, b.delta_reserved, b.delta_cap,
+                         b.delta_per_release),
+    }
+    said = "; ".join(facts[n] for n in out)
+    if len(out) == 2:
+        return f"Neither its ε nor its δ can pay for another release ({said})"
+    if out:
+        return f"Its {out[0]} cannot pay for another release ({said})"
+    return "It cannot pay for another release"
+
+
+def exhausted_warning(b: BudgetStatus, alert_id: str) -> dbc.Alert:
+    """Why nothing more is released, saying whether ε or δ (or both) ran out."""
+    # the command's flag and the contract's field of each cap that ran out
+    caps = [("--epsilon-cap", "epsilon_cap") if n == "ε" else ("--delta-cap", "delta")
+            for n in ran_out(b) or ["ε"]]
+    flags = " ".join(f"{flag} X" for flag, _ in caps)
+    fields = " and ".join(f"budget.{field}" for _, field in caps)
+    wait = f", or wait for the next {b.window} (policy 'window')" if b.policy == "window" else ""
     return message(
-        f"The privacy budget of '{dataset}' is exhausted",
-        "Every release spends part of a fixed privacy budget (ε). This dataset has spent its "
-        "cap, so new files are still validated and masked but nothing more is released: the "
-        "numbers shown stay as they are.",
-        "this is the budget working as intended. Raise budget.epsilon_cap in the dataset's "
-        "contract only if your privacy policy allows it, or wait for the next window if the "
-        "policy is 'window'.",
+        f"The privacy budget of '{b.dataset}' is exhausted",
+        "Every release spends part of a fixed privacy budget (ε and δ). "
+        f"{_ran_out_text(b)}, so new files are still validated and masked but nothing more "
+        "is released: the numbers shown stay as they are.",
+        "this is the budget working as intended. Raise the cap only if your privacy policy "
+        f"allows it: privacy-analytics budget set {b.dataset} {flags} --force --reason "
+        f"\"...\", then {fields} in the dataset's contract to match{wait}.",
         colour="warning",
-        id=f"{page}-exhausted",
+        id=alert_id,
     )
+
+
+def exhausted_badge(b: BudgetStatus) -> dbc.Badge:
+    """The overview's badge of an exhausted budget: which of ε and δ ran out."""
+    which = " and ".join(ran_out(b))
+    return dbc.Badge(f"{which} budget exhausted" if which else "budget exhausted",
+                     color="danger", className="ms-2")
 
 
 # ----------------------------------------------------------------------------- cards
@@ -222,10 +272,10 @@ def kpi_card(label: str, v: Valued, notes: list[Any] | None = None,
     return dbc.Card(dbc.CardBody(body), className="h-100 shadow-sm")
 
 
-def export_button(page: str, name: str) -> dbc.Button:
+def export_button(page: Page, name: str) -> dbc.Button:
     return dbc.Button(
         "Download CSV",
-        id={"type": f"{page}-export", "name": name},
+        id=pattern(page.export, name),
         size="sm",
         color="secondary",
         outline=True,
@@ -233,7 +283,7 @@ def export_button(page: str, name: str) -> dbc.Button:
     )
 
 
-def chart_card(page: str, name: str, title: str, body: list[Any],
+def chart_card(page: Page, name: str, title: str, body: list[Any],
                sentences: list[str] | None = None) -> dbc.Card:
     """A titled card with its "Download CSV" button; the insight sentences, if any, lead."""
     header = dbc.CardHeader(
@@ -243,7 +293,7 @@ def chart_card(page: str, name: str, title: str, body: list[Any],
     lead: list[Any] = []
     if sentences:
         lead = [html.Ul([html.Li(s) for s in sentences], className="insights lead fs-6 mb-2",
-                        id={"type": f"{page}-insights", "name": name})]
+                        id=pattern(page.insights, name))]
     return dbc.Card([header, dbc.CardBody(lead + body)], className="mb-4 shadow-sm")
 
 

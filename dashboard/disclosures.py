@@ -22,19 +22,17 @@ from typing import Any
 import dash_bootstrap_components as dbc
 from dash import html
 
-from analytics.queries import ValueRow
+from analytics.store.rows import ValueRow
+from analytics.vocabulary import SHARES, Kind, Metric
 from dashboard.charts import metric_label
-from dashboard.components import fmt_number, impact_badge, values_table, with_badge
-from dashboard.noise import SHARE_METRICS
+from dashboard.components import fmt_interval, fmt_number, impact_badge, values_table, with_badge
+from dashboard.ids import DATASET, pattern
 
-QUALITY = "quality"
-#: the release of bounds estimated under DP (measures with ``bounds: auto``)
-BOUNDS = "bounds"
-BOUND_METRICS = {"lower": "clamp_lower", "upper": "clamp_upper"}
-MEASURE_SHARES = ("missing_share", "clamped_low_share", "clamped_high_share")
-COUNT_SHARES = ("truncated_share", "over_bound_share")
-#: the contract's bounds are not in the store; the producer's warning names a bound it
-#: speaks of ("... above the contract's upper bound of 200 and count as 200 ...")
+BOUND_METRICS = {"lower": Metric.CLAMP_LOWER, "upper": Metric.CLAMP_UPPER}
+MEASURE_SHARES = (Metric.MISSING_SHARE, Metric.CLAMPED_LOW_SHARE, Metric.CLAMPED_HIGH_SHARE)
+COUNT_SHARES = (Metric.TRUNCATED_SHARE, Metric.OVER_BOUND_SHARE)
+#: the note names a bound of the contract that a warning names ("... above the contract's
+#: upper bound of 200 and count as 200 ...")
 _BOUND = re.compile(
     r"of (?P<name>.+?) values were (?:below|above) the contract's (?P<side>lower|upper) "
     r"bound of (?P<bound>\S+) and count as"
@@ -59,9 +57,8 @@ def fmt_share(x: float) -> str:
 
 
 def fmt_share_interval(lower: float | None, upper: float | None) -> str:
-    if lower is None or upper is None:
-        return ""
-    return f"95% CI {100 * lower:.0f}% to {100 * upper:.0f}%"
+    """"95% CI 11% to 15%" (empty without an interval)."""
+    return fmt_interval(lower, upper, lambda x: f"{100 * x:.0f}%")
 
 
 @dataclass(frozen=True)
@@ -72,7 +69,7 @@ class Disclosures:
     warnings: tuple[str, ...] = ()
     #: the dataset's pinned rows per person (None: unknown, or rows are people)
     max_rows: int | None = None
-    #: bounds estimated under DP (``clamp_lower``/``clamp_upper`` of the bounds release)
+    #: bounds estimated under DP (clamp_lower/clamp_upper of the ``bounds`` release)
     bounds: tuple[ValueRow, ...] = ()
     #: the bounds release's sentences
     bounds_said: tuple[str, ...] = ()
@@ -81,11 +78,10 @@ class Disclosures:
     def of(cls, values: Iterable[ValueRow], sentences: dict[int, list[str]],
            max_rows: int | None = None) -> Disclosures:
         values = list(values)
-        shares = tuple(v for v in values
-                       if v.analysis == QUALITY and v.metric in SHARE_METRICS)
+        shares = tuple(v for v in values if v.analysis == Kind.QUALITY and v.metric in SHARES)
         said = sentences.get(shares[0].release_id, []) if shares else []
         bounds = tuple(v for v in values
-                       if v.analysis == BOUNDS and v.metric in BOUND_METRICS.values())
+                       if v.analysis == Kind.BOUNDS and v.metric in BOUND_METRICS.values())
         bounds_said = sentences.get(bounds[0].release_id, []) if bounds else []
         return cls(shares, tuple(said), max_rows, bounds, tuple(bounds_said))
 
@@ -116,7 +112,7 @@ class Disclosures:
     def bound(self, column: str, side: str) -> str | None:
         """The ``side`` ("lower"/"upper") bound of ``column``: estimated under DP (the
         bounds release), or the contract's as a warning names it; None when neither
-        says (the store does not hold the contract's bounds)."""
+        says."""
         for v in self.bounds:
             if v.column == column and v.metric == BOUND_METRICS[side]:
                 return f"{v.value:g}"
@@ -141,48 +137,47 @@ class Disclosures:
 def phrase(v: ValueRow, d: Disclosures) -> str:
     """One share in words, for the note under the number it shapes."""
     share = fmt_share(v.value)
-    if v.metric == "missing_share":
+    if v.metric == Metric.MISSING_SHARE:
         return f"{share} missing"
-    if v.metric in ("clamped_low_share", "clamped_high_share"):
-        side = "lower" if v.metric == "clamped_low_share" else "upper"
-        where = "below" if side == "lower" else "above"
+    if v.metric in (Metric.CLAMPED_LOW_SHARE, Metric.CLAMPED_HIGH_SHARE):
+        side, where = (("lower", "below") if v.metric == Metric.CLAMPED_LOW_SHARE
+                       else ("upper", "above"))
         bound = d.bound(v.column or "", side)
         tail = f" (count as {bound})" if bound else ""
         return f"{share} {where} the {side} bound{tail}"
-    if v.metric == "over_bound_share":
+    if v.metric == Metric.OVER_BOUND_SHARE:
         more = f"more than {d.max_rows} rows" if d.max_rows else "more rows than the bound"
         return f"{share} of people have {more}"
-    if v.metric == "truncated_share":
-        return f"at least {share} of rows left out by the per-person bound"
-    return f"{share} {v.metric.replace('_', ' ')}"
+    return f"at least {share} of rows left out by the per-person bound"  # truncated_share
 
 
 #: what each share means, for the quality card and the reading text
 MEANINGS = {
-    "missing_share": "Missing: the share of rows without a value of this measure. Sums and "
-                     "means use the values that are there (or the contract's fill value).",
-    "clamped_low_share": "Below the lower bound: the share of present values under the "
-                         "contract's lower bound. They count as the bound, which pulls the "
-                         "mean up.",
-    "clamped_high_share": "Above the upper bound: the share of present values over the "
-                          "contract's upper bound. They count as the bound, which pulls the "
-                          "mean down.",
-    "over_bound_share": "People over the row bound: the share of people with more rows than "
-                        "the contract's per-person bound.",
-    "truncated_share": "Rows left out: at least this share of rows was left out at random by "
-                       "the per-person bound; counts and sums cover the rows kept.",
+    Metric.MISSING_SHARE:
+        "Missing: the share of rows without a value of this measure. Sums and means use the "
+        "values that are there (or the contract's fill value).",
+    Metric.CLAMPED_LOW_SHARE:
+        "Below the lower bound: the share of present values under the contract's lower "
+        "bound. They count as the bound, which pulls the mean up.",
+    Metric.CLAMPED_HIGH_SHARE:
+        "Above the upper bound: the share of present values over the contract's upper "
+        "bound. They count as the bound, which pulls the mean down.",
+    Metric.OVER_BOUND_SHARE:
+        "People over the row bound: the share of people with more rows than the contract's "
+        "per-person bound.",
+    Metric.TRUNCATED_SHARE:
+        "Rows left out: at least this share of rows was left out at random by the "
+        "per-person bound; counts and sums cover the rows kept.",
 }
 
-
-def what(metric: str) -> str:
-    """The short name of a share, for tables."""
-    return {
-        "missing_share": "missing",
-        "clamped_low_share": "below the lower bound",
-        "clamped_high_share": "above the upper bound",
-        "over_bound_share": "people over the row bound",
-        "truncated_share": "rows left out by the per-person bound (at least)",
-    }.get(metric, metric.replace("_", " "))
+#: the short name of each share, for tables
+SHORT_NAMES = {
+    Metric.MISSING_SHARE: "missing",
+    Metric.CLAMPED_LOW_SHARE: "below the lower bound",
+    Metric.CLAMPED_HIGH_SHARE: "above the upper bound",
+    Metric.OVER_BOUND_SHARE: "people over the row bound",
+    Metric.TRUNCATED_SHARE: "rows left out by the per-person bound (at least)",
+}
 
 
 def columns_of(values: Sequence[ValueRow]) -> list[str]:
@@ -192,7 +187,7 @@ def columns_of(values: Sequence[ValueRow]) -> list[str]:
 # ----------------------------------------------------------------------------- components
 
 
-def quality_warnings(page: str, disc: Disclosures) -> dbc.Alert | None:
+def quality_warnings(disc: Disclosures) -> dbc.Alert | None:
     """The quality release's sentences, at the top of the page: they are the warnings."""
     if not disc.warnings:
         return None
@@ -201,7 +196,7 @@ def quality_warnings(page: str, disc: Disclosures) -> dbc.Alert | None:
         html.Ul([html.Li(text) for text in disc.warnings], className="mb-1"),
         html.P("These shares are differentially private estimates too; the Data quality "
                "section lists every share with its 95% interval.", className="mb-0 small"),
-    ], color="warning", className="my-3", id=f"{page}-quality-warnings")
+    ], color="warning", className="my-3", id=DATASET.quality_warnings)
 
 
 def disclosure(shares: Sequence[ValueRow], disc: Disclosures) -> list[Any]:
@@ -216,15 +211,14 @@ def disclosure(shares: Sequence[ValueRow], disc: Disclosures) -> list[Any]:
     return out
 
 
-def measure_note(page: str, column: str | None, disc: Disclosures, name: str,
-                 prefix: bool = True) -> html.Div | None:
+def measure_note(column: str | None, disc: Disclosures, name: str) -> html.Div | None:
     """The shares of ``column`` as a note under the numbers of a card."""
     shares = disc.for_measure(column)
     if not column or not shares:
         return None
-    lead = [f"Values of {column}: "] if prefix else []
-    return html.Div(lead + disclosure(shares, disc), className="small text-muted mt-2",
-                    id={"type": f"{page}-disclosure", "name": name})
+    return html.Div([f"Values of {column}: ", *disclosure(shares, disc)],
+                    className="small text-muted mt-2",
+                    id=pattern(DATASET.disclosure, name))
 
 
 def kpi_notes(plain: Sequence[ValueRow], disc: Disclosures) -> dict[int, list[Any]]:
@@ -233,32 +227,27 @@ def kpi_notes(plain: Sequence[ValueRow], disc: Disclosures) -> dict[int, list[An
     notes: dict[int, list[Any]] = {}
     home: dict[str, int] = {}
     for i, v in enumerate(plain):
-        if v.column and (v.column not in home or v.metric == "mean"
-                         or plain[home[v.column]].metric != "mean"):
+        if v.column and (v.column not in home or v.metric == Metric.MEAN
+                         or plain[home[v.column]].metric != Metric.MEAN):
             home[v.column] = i
     for column, i in home.items():
         shares = disc.for_measure(column)
         if shares:
             notes[i] = disclosure(shares, disc)
+    # the per-person truncation: rows left out under the rows, people over it under people
     counts = {v.metric: i for i, v in enumerate(plain) if v.column is None}
-    truncated = [v for v in disc.for_counts() if v.metric == "truncated_share"]
-    over = [v for v in disc.for_counts() if v.metric == "over_bound_share"]
-    if "count" in counts and "units" in counts:
-        if truncated:
-            notes[counts["count"]] = disclosure(truncated, disc)
-        if over:
-            notes[counts["units"]] = disclosure(over, disc)
-    elif "count" in counts or "units" in counts:
-        both = disclosure([*truncated, *over], disc)
-        if both:
-            notes[counts.get("count", counts.get("units", 0))] = both
+    for metric, share in ((Metric.COUNT, Metric.TRUNCATED_SHARE),
+                          (Metric.UNITS, Metric.OVER_BOUND_SHARE)):
+        found = [v for v in disc.for_counts() if v.metric == share]
+        if metric in counts and found:
+            notes[counts[metric]] = disclosure(found, disc)
     return notes
 
 
-def quality_table(page: str, disc: Disclosures) -> list[Any]:
+def quality_table(disc: Disclosures) -> list[Any]:
     """Every share with its 95% interval and badge (and any estimated bound), and what each
     share means: the body of the Data quality card."""
-    rows = [[v.column or "all rows", what(v.metric),
+    rows = [[v.column or "all rows", SHORT_NAMES[v.metric],
              with_badge(fmt_share(v.value), v), fmt_share_interval(v.lower, v.upper)]
             for v in disc.shares]
     rows += [[v.column or "", metric_label(v.metric, None), with_badge(fmt_number(v.value), v),
@@ -266,7 +255,7 @@ def quality_table(page: str, disc: Disclosures) -> list[Any]:
     metrics = list(dict.fromkeys(v.metric for v in disc.shares))
     return [
         values_table(["Measure", "Share", "Value", "95% interval of the noise"], rows,
-                     table_id=f"{page}-quality-table"),
-        html.Ul([html.Li(MEANINGS[m]) for m in metrics if m in MEANINGS],
+                     table_id=DATASET.quality_table),
+        html.Ul([html.Li(MEANINGS[m]) for m in metrics],
                 className="small text-muted mt-3 mb-0"),
     ]

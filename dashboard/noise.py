@@ -1,7 +1,7 @@
 """How much the privacy noise moves each published number: a noise-impact level per value,
 so that people who do not read intervals still see which numbers to trust.
 
-Pure functions of a value's metric, value and interval (``analytics.queries.ValueRow`` or
+Pure functions of a value's metric, value and interval (``analytics.store.rows.ValueRow`` or
 ``PublishedValueRow``). The level comes from the value's 95% half-width: the larger distance
 from the value to either end of its interval (intervals clipped at 0 are lopsided; the
 larger side is the honest one).
@@ -26,6 +26,8 @@ import math
 from dataclasses import dataclass
 from typing import Protocol
 
+from analytics.vocabulary import QUANTILE_PREFIX, SHARES, Metric
+
 #: relative 95% half-width (of the value's magnitude) below which noise impact is low
 LOW_RELATIVE = 0.10
 #: relative 95% half-width at or above which noise impact is high
@@ -35,11 +37,11 @@ LOW_SHARE_POINTS = 2.0
 #: shares: absolute 95% half-width, in percentage points, at or above which impact is high
 HIGH_SHARE_POINTS = 10.0
 
-#: the quality release's metrics: shares in [0, 1]
-SHARE_METRICS = ("missing_share", "clamped_low_share", "clamped_high_share",
-                 "over_bound_share", "truncated_share")
 #: metrics whose 95% interval including zero makes their noise impact high
-ZERO_IS_HIGH = ("count", "units", "present", "histogram", "sum", "mean")
+ZERO_IS_HIGH = (Metric.COUNT, Metric.UNITS, Metric.PRESENT, Metric.HISTOGRAM, Metric.SUM,
+                Metric.MEAN)
+#: simultaneous intervals (family-wise over a comparison's contrasts)
+CONTRASTS = (Metric.DIFFERENCE, Metric.RATIO)
 
 LOW, MEDIUM, HIGH = "low", "medium", "high"
 ROUGH, FORECAST, NO_INTERVAL = "rough guide", "forecast", "no interval"
@@ -64,11 +66,12 @@ class Impact:
 
 
 def is_share(metric: str) -> bool:
-    return metric in SHARE_METRICS
+    """A share of the quality release, in [0, 1]."""
+    return metric in SHARES
 
 
 def is_quantile(metric: str) -> bool:
-    return metric.startswith("quantile_")
+    return metric.startswith(QUANTILE_PREFIX)
 
 
 def halfwidth(v: Valued) -> float | None:
@@ -108,7 +111,7 @@ def noise_impact(v: Valued) -> Impact:
         return Impact(ROUGH, "rough guide", "secondary",
                       "a quantile: its range is a rough guide from the mechanism's rank "
                       "error, not a 95% interval")
-    if v.metric == "forecast":
+    if v.metric == Metric.FORECAST:
         return Impact(FORECAST, "forecast", "info",
                       "a projection of the published trend, if it continues; its band is a "
                       "95% prediction interval, not a measurement")
@@ -120,12 +123,24 @@ def noise_impact(v: Valued) -> Impact:
     return Impact(level, f"noise: {level}", _COLOURS[level], f"Noise impact {level}: {why}.")
 
 
+def _interval(metric: str) -> tuple[str, str]:
+    """What a value's lower/upper are: the name shown next to them, and in words."""
+    if is_quantile(metric):
+        return "rough range", "rough range (from the rank error; not a 95% interval)"
+    if metric == Metric.FORECAST:
+        return "95% prediction interval", "95% prediction interval (forecast)"
+    if metric in CONTRASTS:
+        return "simultaneous 95% CI", "simultaneous 95% interval of the noise"
+    return "95% CI", "95% interval of the noise"
+
+
 def interval_kind(metric: str) -> str:
     """What a value's lower/upper are, in words (for tables, hovers and exports)."""
-    if is_quantile(metric):
-        return "rough range (from the rank error; not a 95% interval)"
-    if metric == "forecast":
-        return "95% prediction interval (forecast)"
-    if metric in ("difference", "ratio"):
-        return "simultaneous 95% interval of the noise"
-    return "95% interval of the noise"
+    return _interval(metric)[1]
+
+
+def interval_text(metric: str, lower: str, upper: str) -> str:
+    """A value's interval, named for what it is: "95% CI 1 to 2", "simultaneous 95% CI …",
+    "95% prediction interval …", or a quantile's "rough range … (not a 95% interval)"."""
+    tail = " (not a 95% interval)" if is_quantile(metric) else ""
+    return f"{_interval(metric)[0]} {lower} to {upper}{tail}"

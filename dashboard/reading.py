@@ -9,12 +9,13 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import html
 
-from analytics.queries import BudgetStatus
+from analytics.store.rows import BudgetStatus
 from dashboard.disclosures import MEANINGS
+from dashboard.ids import DATASET
 from dashboard.noise import HIGH_RELATIVE, HIGH_SHARE_POINTS, LOW_RELATIVE, LOW_SHARE_POINTS
 
 
-def how_to_read(page: str, budget: BudgetStatus | None = None) -> dbc.Accordion:
+def how_to_read(budget: BudgetStatus | None = None) -> dbc.Accordion:
     """What the numbers are and what their intervals cover: exactly what the math does
     (``budget``: the dataset's pinned privacy unit and rows per person)."""
     if budget is not None and budget.rows_are_people:
@@ -53,7 +54,7 @@ def how_to_read(page: str, budget: BudgetStatus | None = None) -> dbc.Accordion:
                 "shares instead (below). When two groups' intervals overlap a lot, or a "
                 "difference's interval includes 0, the data do not show a clear difference, "
                 "and the sentences say so.",
-                id=f"{page}-how-interval",
+                id=DATASET.how_interval,
             ),
             html.P("The shares of the Data quality section (differentially private too, with "
                    "95% intervals of their own noise; they cost a fixed 10% of each "
@@ -74,7 +75,7 @@ def how_to_read(page: str, budget: BudgetStatus | None = None) -> dbc.Accordion:
                 "additive accuracy guarantee. Their range, in the measure's units, is a rough "
                 "guide derived from the mechanism's rank error, not a 95% interval. When the "
                 "rank error is too large, no quantile is published and a sentence says so.",
-                id=f"{page}-how-quantiles",
+                id=DATASET.how_quantiles,
             ),
             html.P(
                 [
@@ -88,7 +89,7 @@ def how_to_read(page: str, budget: BudgetStatus | None = None) -> dbc.Accordion:
                     "Quantiles are labelled \"rough guide\" and forecasts \"forecast\": "
                     "they have no 95% interval of their noise.",
                 ],
-                id=f"{page}-how-badges",
+                id=DATASET.how_badges,
             ),
             html.P(
                 "ε (epsilon): how much privacy a release spends. Smaller ε means more noise "
@@ -102,4 +103,4 @@ def how_to_read(page: str, budget: BudgetStatus | None = None) -> dbc.Accordion:
                 className="mb-0",
             ),
         ], title="How to read these numbers", item_id="how"),
-    ], start_collapsed=True, id=f"{page}-how-to-read", className="mb-4")
+    ], start_collapsed=True, id=DATASET.how_to_read, className="mb-4")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import flask
 
-from analytics.queries import ReadOnlyStore
+from analytics.store.queries import ReadOnlyStore
 from dashboard.settings import DashboardSettings
 from dashboard.uploader import Uploader, make_uploader
 from dashboard.users import UserDirectory, load_users

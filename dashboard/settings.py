@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from typing import Any
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -35,6 +36,11 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _unset(description: str) -> Any:
+    """A setting that is off (None) unless its variable is set."""
+    return Field(default=None, description=description)
+
+
 class DashboardSettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="PA_DASHBOARD_", extra="ignore", frozen=True, populate_by_name=True
@@ -46,9 +52,8 @@ class DashboardSettings(BaseSettings):
         description="State folder of the embedded default (also read from `PA_STATE_DIR`); "
         "only used to find the default SQLite aggregate store `<state dir>/aggregates.db`.",
     )
-    store_url: str | None = Field(
-        default=None,
-        description="SQLAlchemy URL of the aggregate store, opened read-only (use a read-only "
+    store_url: str | None = _unset(
+        "SQLAlchemy URL of the aggregate store, opened read-only (use a read-only "
         "role on PostgreSQL). Default: SQLite file `<state dir>/aggregates.db`.",
     )
     host: str = Field(
@@ -57,17 +62,15 @@ class DashboardSettings(BaseSettings):
         "users file (`PA_DASHBOARD_USERS_FILE`).",
     )
     port: int = Field(default=8050, ge=0, le=65535, description="Port the dashboard listens on.")
-    users_file: Path | None = Field(
-        default=None,
-        description="YAML file of the people who may log in: name, role (`viewer` or "
+    users_file: Path | None = _unset(
+        "YAML file of the people who may log in: name, role (`viewer` or "
         "`operator`), PBKDF2 password hash and, for operators, the datasets they may upload "
         "to (see \"Users and roles\"). With it every request needs a login (HTTP basic auth); "
         "without it only loopback is served, and the local user is the operator. Required off "
         "loopback. Read once at start.",
     )
-    users: SecretStr | None = Field(
-        default=None,
-        description="The users file's content instead of its path: the container image's "
+    users: SecretStr | None = _unset(
+        "The users file's content instead of its path: the container image's "
         "entrypoint turns `PA_DASHBOARD_USERS_FILE=/run/secrets/...` into this variable, as "
         "it does for every `*_FILE` secret. Set one of the two.",
     )
@@ -82,30 +85,27 @@ class DashboardSettings(BaseSettings):
         description="How often pages ask the store whether anything changed; they re-render "
         "only when it did.",
     )
-    landing_dir: Path | None = Field(
-        default=None,
-        description="Upload page, embedded mode: the local landing folder "
+    landing_dir: Path | None = _unset(
+        "Upload page, embedded mode: the local landing folder "
         "(`<state dir>/objects/landing`). The dashboard only adds files to it "
         "(`<landing dir>/<dataset>/<file>`), atomically; it never reads or lists it.",
     )
-    s3_endpoint: str | None = Field(
-        default=None,
-        description="Upload page, S3 mode: host:port of the S3 server (MinIO). Takes "
+    s3_endpoint: str | None = _unset(
+        "Upload page, S3 mode: host:port of the S3 server (MinIO). Takes "
         "precedence over the landing folder.",
     )
     s3_bucket: str = Field(
         default="privacy-analytics", description="Upload page, S3 mode: the bucket."
     )
-    s3_put_access_key: str | None = Field(
-        default=None,
-        description="Upload page, S3 mode: access key of a put-only identity whose bucket "
+    s3_put_access_key: str | None = _unset(
+        "Upload page, S3 mode: access key of a put-only identity whose bucket "
         "policy allows only `s3:PutObject` on `landing/*` (see infra/).",
     )
-    s3_put_secret_key: SecretStr | None = Field(
-        default=None, description="Upload page, S3 mode: secret key of the put-only identity."
+    s3_put_secret_key: SecretStr | None = _unset(
+        "Upload page, S3 mode: secret key of the put-only identity."
     )
     s3_secure: bool = Field(default=False, description="Upload page, S3 mode: use https.")
-    s3_region: str | None = Field(default=None, description="Upload page, S3 mode: region.")
+    s3_region: str | None = _unset("Upload page, S3 mode: region.")
     max_upload_bytes: int = Field(
         default=50 * 1024**2,
         ge=1,
@@ -154,13 +154,3 @@ class DashboardSettings(BaseSettings):
                 "hashes with 'python -m dashboard hash-password'; docs/dashboard.md, \"Users "
                 "and roles\"), or listen on 127.0.0.1 (PA_DASHBOARD_HOST)"
             )
-
-
-def redact_url(url: str) -> str:
-    """A store URL safe to show: the password, if any, replaced by ``***``."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest.split("/", 1)[0]:
-        return url
-    creds, _, tail = rest.partition("@")
-    user = creds.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{tail}" if ":" in creds else f"{scheme}://{user}@{tail}"

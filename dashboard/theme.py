@@ -20,11 +20,7 @@ OKABE_ITO = (
     "#F0E442",  # yellow
 )
 BLUE, ORANGE, GREEN, PURPLE, SKY, VERMILLION, YELLOW = OKABE_ITO
-GREY = "#6c757d"
 
-#: dash-bootstrap-components' FLATLY theme (Bootswatch), served from dashboard/assets/ rather
-#: than the CDN URL ``dbc.themes.FLATLY``: the dashboard makes no third-party requests.
-THEME_ASSET = "bootstrap-flatly.min.css"
 TEMPLATE_NAME = "privacy_analytics"
 
 

@@ -20,18 +20,16 @@ from __future__ import annotations
 
 import io
 import os
-import re
 import tempfile
 from pathlib import Path
 from typing import Any, Protocol
 
 from dashboard.settings import DashboardSettings
-from privacy.errors import InvalidKey, PipelineError, StorageUnavailable
+from privacy.errors import PipelineError, StorageUnavailable
+from privacy.names import FORMAT_BY_SUFFIX, check_dataset, check_filename
 
-DATASET_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-FILENAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 #: CSV, JSON, JSON Lines and Parquet, as the pipeline's loader reads them
-SUFFIXES = (".csv", ".tsv", ".json", ".jsonl", ".ndjson", ".parquet", ".pq")
+SUFFIXES = tuple(FORMAT_BY_SUFFIX)
 
 
 class UploadTooLarge(PipelineError):
@@ -49,36 +47,8 @@ class Uploader(Protocol):
     def put(self, dataset: str, filename: str, data: bytes) -> str: ...
 
 
-def check_dataset(name: str) -> str:
-    if not isinstance(name, str) or not DATASET_RE.match(name):
-        raise InvalidKey(
-            f"dataset name {_show(name)} is not allowed: use letters, digits, '-' and '_'"
-        )
-    return name
-
-
-def check_filename(name: str) -> str:
-    if (
-        not isinstance(name, str)
-        or ".." in name
-        or "/" in name
-        or "\\" in name
-        or not FILENAME_RE.match(name)
-    ):
-        raise InvalidKey(
-            f"file name {_show(name)} is not allowed: use letters, digits, '-', '_' and '.', "
-            "starting with a letter or digit (no '..', no slashes); rename the file and retry"
-        )
-    if not name.lower().endswith(SUFFIXES):
-        raise InvalidKey(
-            f"file name {_show(name)} has an unsupported type: upload CSV (.csv, .tsv), JSON "
-            "(.json), JSON Lines (.jsonl, .ndjson) or Parquet (.parquet, .pq)"
-        )
-    return name
-
-
 def landing_key(dataset: str, filename: str) -> str:
-    return f"landing/{check_dataset(dataset)}/{check_filename(filename)}"
+    return f"landing/{check_dataset(dataset)}/{check_filename(filename, readable=True)}"
 
 
 def check_size(filename: str, size: int, limit: int) -> None:

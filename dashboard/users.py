@@ -30,7 +30,7 @@ import re
 import secrets
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -38,11 +38,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from dashboard.passwords import DEFAULT_ITERATIONS, PasswordHashError, parse_hash, verify_password
 from dashboard.settings import DashboardSettings
 from privacy.errors import PipelineError
+from privacy.names import DATASET_RE
+from privacy.strict_yaml import unique_key_loader
 
 Role = Literal["viewer", "operator"]
 ROLES: tuple[Role, ...] = ("viewer", "operator")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
-DATASET_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 
 class UsersFileError(PipelineError):
@@ -125,7 +126,7 @@ class _Entry(BaseModel):
     @classmethod
     def _datasets(cls, v: list[str] | str) -> list[str] | str:
         if isinstance(v, list):
-            bad = [d for d in v if not DATASET_RE.match(d)]
+            bad = [d for d in v if not DATASET_RE.fullmatch(d)]  # privacy.names' rule
             if bad:
                 raise ValueError("dataset names use letters, digits, '-' and '_'")
         return v
@@ -137,22 +138,8 @@ class _File(BaseModel):
     users: list[_Entry] = Field(min_length=1)
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """Safe YAML that refuses a key given twice (``role: viewer`` then ``role: operator``)."""
-
-
-def _mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node)  # type: ignore[no-untyped-call]
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"key '{key}' is given twice", key_node.start_mark)
-        seen.add(key)
-    return loader.construct_mapping(node)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)  # type: ignore[arg-type]
+#: safe YAML that refuses a key given twice (``role: viewer`` then ``role: operator``)
+_UniqueKeyLoader = unique_key_loader("key '{key}' is given twice")
 
 
 def parse_users(text: str, source: str = "users file") -> UserDirectory:

@@ -7,11 +7,15 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flows.keys import landing_key
 from flows.settings import Settings
 from privacy.errors import InputRejected, PipelineError
+
+if TYPE_CHECKING:
+    from flows.objectstore import ObjectInfo
+    from flows.outcome import Outcome
 
 
 def _out(line: str) -> None:
@@ -53,15 +57,12 @@ def cmd_up(args: argparse.Namespace) -> int:
     return run_up(Settings(), out=_out)
 
 
-def _drop(settings: Settings, path: Path, dataset: str) -> Any:
+def _drop(settings: Settings, path: Path, dataset: str) -> ObjectInfo:
     from flows.objectstore import open_store
 
     if not path.is_file():
         raise PipelineError(f"{path}: no such file")
-    lk = landing_key(dataset, path.name)
-    store = open_store(settings)
-    info = store.put_file(lk.key, path)
-    return info
+    return open_store(settings).put_file(landing_key(dataset, path.name).key, path)
 
 
 def cmd_drop(args: argparse.Namespace) -> int:
@@ -81,6 +82,7 @@ def cmd_process(args: argparse.Namespace) -> int:
     settings = Settings()
     _prefect_defaults(settings)
     settings.state.mkdir(parents=True, exist_ok=True)
+    from flows.outcome import Outcome
     from flows.process_object import process_object
 
     if not args.verbose:
@@ -96,18 +98,33 @@ def cmd_process(args: argparse.Namespace) -> int:
         contract_path=contract,
         return_state=True,
     )
-    message = " ".join((state.message or "").split())
-    if state.name == "Rejected":
+    outcome = state.result(raise_on_failure=False)
+    if not isinstance(outcome, Outcome):  # the flow raised, or crashed, before an outcome
+        message = _one_line(state.message)
+        raise PipelineError(message or f"the run ended {state.name}")
+    return _report(outcome)
+
+
+def _one_line(text: str | None) -> str:
+    return " ".join((text or "").split())
+
+
+def _report(outcome: Outcome) -> int:
+    """Say how the run ended; its exit code: 0 published or skipped, 2 rejected or refused
+    (``flows.cli`` says why for a rejection), 1 otherwise."""
+    message = _one_line(outcome.message)
+    if outcome.status == "rejected":
         raise InputRejected(message)
-    if state.name == "TermsChanged":
+    if outcome.status == "terms_changed":
         print(f"refused: {message}", file=sys.stderr)
         return 2
-    if state.is_failed() or state.is_crashed():
-        raise PipelineError(message or f"the run ended {state.name}")
-    if state.name == "BudgetExhausted":
+    if outcome.status == "failed":
+        raise PipelineError(message or "the run ended Failed")  # as its final state says
+    if outcome.status == "budget_exhausted":
         print(f"budget exhausted: {message}", file=sys.stderr)
         return 1
-    _out(f"{state.name.lower()}: {message}" if message else state.name.lower())
+    word = "completed" if outcome.status == "completed" else "skipped"
+    _out(f"{word}: {message}" if message else word)
     return 0
 
 
@@ -132,6 +149,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _file_command(sub: Any, name: str, handler: Any, **texts: str) -> argparse.ArgumentParser:
+    """A command on one file: FILE --dataset NAME."""
+    p: argparse.ArgumentParser = sub.add_parser(name, **texts)
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--dataset", required=True, metavar="NAME")
+    p.set_defaults(handler=handler)
+    return p
+
+
 def register(sub: Any) -> None:
     p = sub.add_parser(
         "up",
@@ -141,30 +167,27 @@ def register(sub: Any) -> None:
     )
     p.set_defaults(handler=cmd_up)
 
-    p = sub.add_parser(
+    _file_command(
+        sub,
         "drop",
+        cmd_drop,
         help="put a file into landing/<dataset>/ of the configured store",
         description="Put FILE into landing/<DATASET>/ of the configured object store "
         "(local folder, or S3 when PA_S3_ENDPOINT is set); a running service picks it up.",
     )
-    p.add_argument("file", metavar="FILE")
-    p.add_argument("--dataset", required=True, metavar="NAME")
-    p.set_defaults(handler=cmd_drop)
-
-    p = sub.add_parser(
+    p = _file_command(
+        sub,
         "process",
+        cmd_process,
         help="run the pipeline once on a file, synchronously",
         description="Drop FILE into landing/<NAME>/ and run the process-object flow "
         "on it now, without `up`. Exit 0 on success, 2 when the input is rejected "
         "(reason on stderr), 1 on other errors.",
     )
-    p.add_argument("file", metavar="FILE")
-    p.add_argument("--dataset", required=True, metavar="NAME")
     p.add_argument(
         "--contract", metavar="PATH", help="contract file (default: <contracts dir>/<NAME>.yaml)"
     )
     p.add_argument("--verbose", "-v", action="store_true", help="also print Prefect's run logs")
-    p.set_defaults(handler=cmd_process)
 
     p = sub.add_parser(
         "demo",

@@ -18,31 +18,9 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from privacy.errors import InvalidKey
+from privacy.names import check_dataset, check_filename
 
 AREAS = ("landing", "quarantine", "masked", "release-input")
-DATASET_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-FILE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+() -]{0,199}$")
-SUPPORTED_SUFFIXES = (".csv", ".tsv", ".txt", ".json", ".jsonl", ".ndjson", ".parquet", ".pq")
-
-
-def check_dataset(name: str) -> str:
-    if not DATASET_RE.fullmatch(name or ""):  # fullmatch: `$` alone lets "x\n" through
-        raise InvalidKey(
-            f"dataset name {_show(name)} is not allowed: use letters, digits, '-' and '_' "
-            "(at most 64, starting with a letter or digit)"
-        )
-    return name
-
-
-def check_filename(name: str) -> str:
-    if name in ("", ".", "..") or ".." in name or not FILE_RE.fullmatch(name):
-        raise InvalidKey(
-            f"file name {_show(name)} is not allowed: use letters, digits, spaces and ._+()- "
-            "(at most 200 characters, no '..', no slashes)"
-        )
-    return name
-
-
 def _show(value: str) -> str:
     # keys are metadata chosen by the uploader, not row values; still keep them short
     text = value if len(value) <= 80 else value[:77] + "..."

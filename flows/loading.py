@@ -21,19 +21,9 @@ import polars as pl
 
 from privacy.contract import CsvOptions
 from privacy.errors import InputRejected
+from privacy.names import FORMAT_BY_SUFFIX
 
 SNIFF_BYTES = 64 * 1024
-TEXT_FORMATS = ("csv", "json", "jsonl")
-_FORMAT_BY_SUFFIX = {
-    ".csv": "csv",
-    ".tsv": "csv",
-    ".txt": "csv",
-    ".json": "json",
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-}
 _PY_CODEC = {
     "utf8": "utf-8",
     "utf8-lossy": "utf-8",
@@ -45,7 +35,7 @@ _PY_CODEC = {
 
 def format_of(filename: str) -> str:
     suffix = Path(filename).suffix.lower()
-    fmt = _FORMAT_BY_SUFFIX.get(suffix)
+    fmt = FORMAT_BY_SUFFIX.get(suffix)
     if fmt is None:
         raise InputRejected(
             f"file type '{suffix or '(none)'}' is not supported: use .csv, .tsv, .json, "

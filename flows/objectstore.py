@@ -13,7 +13,8 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -37,6 +38,8 @@ class ObjectInfo:
     key: str
     etag: str
     size: int
+    #: when the object was written, where the store says (listings); not part of equality
+    modified: datetime | None = field(default=None, compare=False)
 
 
 @runtime_checkable
@@ -98,7 +101,8 @@ class LocalStore:
         if etag is None:
             etag = file_digest(p)
             self._digests[cache_key] = etag
-        return ObjectInfo(self.bucket, key, etag, st.st_size)
+        return ObjectInfo(self.bucket, key, etag, st.st_size,
+                          datetime.fromtimestamp(st.st_mtime, UTC))
 
     def stat(self, key: str) -> ObjectInfo | None:
         p = self.path(key)
@@ -227,7 +231,8 @@ class S3Store:
             objs = list(self.client.list_objects(self.bucket, prefix=prefix, recursive=True))
         for o in objs:
             if o.object_name and not o.is_dir:
-                yield ObjectInfo(self.bucket, o.object_name, (o.etag or "").strip('"'), o.size or 0)
+                yield ObjectInfo(self.bucket, o.object_name, (o.etag or "").strip('"'),
+                                 o.size or 0, o.last_modified)
 
     def put_file(self, key: str, path: Path) -> ObjectInfo:
         with self._errors("upload"):

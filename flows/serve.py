@@ -18,9 +18,10 @@ from typing import Any
 from prefect.events import DeploymentEventTrigger
 from prefect.runner import Runner
 
+from flows.crashes import aensure_crash_detection
 from flows.process_object import FLOW_NAME, process_object
 from flows.settings import Settings
-from flows.sweep import sweep_landing
+from flows.sweep import ONE_AT_A_TIME, sweep_landing
 from privacy.errors import PipelineError
 
 log = logging.getLogger("privacy_analytics.serve")
@@ -29,7 +30,7 @@ log = logging.getLogger("privacy_analytics.serve")
 WARM_MODULES = [
     "flows.process_object",
     "flows.sweep",
-    "analytics.catalogue",
+    "analytics.analyses",
     "analytics.store",
     "privacy.masking",
     "privacy.validation",
@@ -65,7 +66,8 @@ def deployment_specs(settings: Settings) -> list[dict[str, Any]]:
             "flow": sweep_landing,
             "name": "sweep-landing",
             "interval": timedelta(seconds=settings.sweep_interval_seconds),
-            "description": "Emit events for objects in landing/ that were never processed.",
+            "concurrency_limit": ONE_AT_A_TIME,
+            "description": "Start runs for objects in landing/ that were never processed.",
             "tags": ["privacy-analytics"],
         },
     ]
@@ -79,6 +81,10 @@ async def serve_deployments(settings: Settings) -> None:
     runner = Runner(name="privacy-analytics", limit=settings.run_limit, pause_on_shutdown=False)
     for spec in deployment_specs(settings):
         await runner.aadd_flow(**spec)
+    try:  # runs whose worker dies become Crashed (flows/crashes.py)
+        await aensure_crash_detection()
+    except Exception:
+        log.warning("could not set up crashed-run detection", exc_info=True)
     await runner.start()
 
 
@@ -119,8 +125,11 @@ def main() -> None:
     except PipelineError as exc:
         log.error("%s", exc)
         raise SystemExit(2) from None
-    if settings.warm_start:
-        enable_warm_start()
+    if settings.warm_start and enable_warm_start():
+        # start the fork server (it imports WARM_MODULES) now, not when the first run arrives
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
     try:
         asyncio.run(serve_deployments(settings))
     except KeyboardInterrupt:

@@ -93,6 +93,22 @@ class Settings(BaseSettings):
     run_limit: int = Field(
         default=4, ge=1, description="Most flow runs the served deployments execute at once."
     )
+    dataset_run_limit: int = Field(
+        default=1,
+        ge=0,
+        description="Most `process-object` runs of one dataset at once, across all workers: "
+        "the slots of the Prefect global concurrency limit `pa-dataset-<dataset>`, created "
+        "with this value when missing (change it later in the Prefect UI, Concurrency). Runs "
+        "beyond it wait in the state `AwaitingConcurrencySlot` without holding a worker. "
+        "0 turns the limit off.",
+    )
+    reservation_timeout_seconds: int = Field(
+        default=1800,
+        ge=10,
+        description="A budget reservation older than this belongs to a crashed run and stops "
+        "counting (it never becomes spend); the sweep also treats a run still running after "
+        "this long as dead and emits its object again.",
+    )
     warm_start: bool = Field(
         default=True,
         description="Start flow runs from a pre-warmed fork server (pipeline imported once); "

@@ -47,6 +47,11 @@ def prefect_env(settings: Settings, api_url: str) -> dict[str, str]:
         "PREFECT_API_DATABASE_CONNECTION_URL": (
             f"sqlite+aiosqlite:///{settings.prefect_home / 'prefect.db'}"
         ),
+        # concurrency-limit leases (flows/concurrency.py) survive a restart of the server:
+        # in memory, slots held when it stopped would stay taken in its database for good
+        "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": (
+            "prefect.server.concurrency.lease_storage.filesystem"
+        ),
         "PA_STATE_DIR": str(settings.state),
         "PA_CONTRACTS_DIR": str(settings.contracts_dir.resolve()),
     }
@@ -152,93 +157,110 @@ def wait_http(
     )
 
 
+def prefect_server_argv(port: int) -> list[str]:
+    """The Prefect server on the loopback interface, its analytics off."""
+    return [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+            "--port", str(port), "--analytics-off"]  # fmt: skip
+
+
+def _alive(child: Child, stopping: Callable[[], bool]) -> Callable[[], bool]:
+    return lambda: child.proc.poll() is None and not stopping()
+
+
+def _start_prefect(
+    sup: Supervisor, settings: Settings, api_url: str, out: Callable[[str], None],
+    stopping: Callable[[], bool],
+) -> None:  # fmt: skip
+    """The Prefect server, then the served deployments, each waited for."""
+    server = sup.start("prefect-server", prefect_server_argv(settings.prefect_port))
+    out(f"starting the Prefect server (state in {settings.prefect_home}) ...")
+    wait_http(f"{api_url}/health", 90, _alive(server, stopping))
+    deployments = sup.start("deployments", [sys.executable, "-m", "flows.serve"])
+    # events sent before the triggered deployment exists would match no automation
+    out("registering the deployments ...")
+    for name in ("process-object/process-object", "sweep-landing/sweep-landing"):
+        wait_http(
+            f"{api_url}/deployments/name/{name}", 120, _alive(deployments, stopping), ok=(200,)
+        )
+
+
+def _start_services(
+    sup: Supervisor, settings: Settings, ui_url: str, stopping: Callable[[], bool]
+) -> str:
+    """The folder watcher (local store only), the receiver and the dashboard; its URL."""
+    py = sys.executable
+    if not settings.uses_s3:
+        sup.start("watcher", [py, "-m", "flows.watcher"])
+    sup.start("receiver", [py, "-m", "flows.receiver"])
+    dash = sup.start("dashboard", [py, "-m", "dashboard"], env=dashboard_env(settings, ui_url))
+    dash_url = f"http://{settings.dashboard_host}:{settings.dashboard_port}/"
+    wait_http(dash_url, 60, _alive(dash, stopping))
+    return dash_url
+
+
+def _print_urls(
+    settings: Settings, ui_url: str, dash_url: str, out: Callable[[str], None]
+) -> None:
+    where = (
+        settings.objects_dir / "landing"
+        if not settings.uses_s3
+        else (f"s3://{settings.s3_bucket}/landing/ at {settings.s3_endpoint}")
+    )
+    out("")
+    out("privacy-analytics is up")
+    out(f"  Prefect UI      {ui_url}")
+    out(f"  dashboard       {dash_url}")
+    out(
+        f"  event receiver  http://{settings.receiver_host}:{settings.receiver_port}/minio/events"
+        f"  (bearer token in {settings.state / 'receiver.token'})"
+    )
+    out(
+        f"  drop files into {where}/<dataset>/  (or: privacy-analytics drop FILE --dataset NAME)"
+    )
+    out(f"  contracts       {settings.contracts_dir.resolve()}")
+    out(f"  logs            {settings.state / 'logs'}")
+    out("  try it:         privacy-analytics demo   (Ctrl-C stops everything)")
+
+
+def _watch(sup: Supervisor, stop_requested: list[int], out: Callable[[str], None]) -> int:
+    """Until a stop is requested (0), or a child dies (1)."""
+    while not stop_requested:
+        dead = sup.dead()
+        if dead:
+            for c in dead:
+                out(
+                    f"{c.name} exited with code {c.proc.returncode}; "
+                    f"see {sup.log_dir / (c.name + '.log')}"
+                )
+            return 1
+        time.sleep(0.5)
+    return 0
+
+
 def run_up(settings: Settings, *, out: Callable[[str], None]) -> int:
     settings.ensure_secrets()
     settings.pseudonym_key_bytes()  # a short key or a key file others can read: stop here
     settings.prefect_home.mkdir(parents=True, exist_ok=True)
     settings.objects_dir.mkdir(parents=True, exist_ok=True)
     api_url = f"http://127.0.0.1:{settings.prefect_port}/api"
-    env = prefect_env(settings, api_url)
-    sup = Supervisor(env, settings.state / "logs")
-    py = sys.executable
+    ui_url = api_url.removesuffix("/api")
+    sup = Supervisor(prefect_env(settings, api_url), settings.state / "logs")
 
     stop_requested: list[int] = []
 
     def _on_signal(signum: int, _frame: object) -> None:
         stop_requested.append(signum)
 
+    def stopping() -> bool:
+        return bool(stop_requested)
+
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
     try:
-        server = sup.start(
-            "prefect-server",
-            [
-                py,
-                "-m",
-                "prefect",
-                "server",
-                "start",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(settings.prefect_port),
-                "--analytics-off",
-            ],
-        )
-        out(f"starting the Prefect server (state in {settings.prefect_home}) ...")
-        wait_http(
-            f"{api_url}/health", 90, lambda: server.proc.poll() is None and not stop_requested
-        )
-        deployments = sup.start("deployments", [py, "-m", "flows.serve"])
-        # events sent before the triggered deployment exists would match no automation
-        out("registering the deployments ...")
-        for name in ("process-object/process-object", "sweep-landing/sweep-landing"):
-            wait_http(
-                f"{api_url}/deployments/name/{name}",
-                120,
-                lambda: deployments.proc.poll() is None and not stop_requested,
-                ok=(200,),
-            )
-        if not settings.uses_s3:
-            sup.start("watcher", [py, "-m", "flows.watcher"])
-        sup.start("receiver", [py, "-m", "flows.receiver"])
-        dash = sup.start(
-            "dashboard",
-            [py, "-m", "dashboard"],
-            env=dashboard_env(settings, api_url.removesuffix("/api")),
-        )
-        dash_url = f"http://{settings.dashboard_host}:{settings.dashboard_port}/"
-        wait_http(dash_url, 60, lambda: dash.proc.poll() is None and not stop_requested)
-        where = (
-            settings.objects_dir / "landing"
-            if not settings.uses_s3
-            else (f"s3://{settings.s3_bucket}/landing/ at {settings.s3_endpoint}")
-        )
-        out("")
-        out("privacy-analytics is up")
-        out(f"  Prefect UI      {api_url.removesuffix('/api')}")
-        out(f"  dashboard       {dash_url}")
-        out(
-            f"  event receiver  http://{settings.receiver_host}:{settings.receiver_port}/minio/events"
-            f"  (bearer token in {settings.state / 'receiver.token'})"
-        )
-        out(
-            f"  drop files into {where}/<dataset>/  (or: privacy-analytics drop FILE --dataset NAME)"
-        )
-        out(f"  contracts       {settings.contracts_dir.resolve()}")
-        out(f"  logs            {settings.state / 'logs'}")
-        out("  try it:         privacy-analytics demo   (Ctrl-C stops everything)")
-        while not stop_requested:
-            dead = sup.dead()
-            if dead:
-                for c in dead:
-                    out(
-                        f"{c.name} exited with code {c.proc.returncode}; "
-                        f"see {sup.log_dir / (c.name + '.log')}"
-                    )
-                return 1
-            time.sleep(0.5)
-        return 0
+        _start_prefect(sup, settings, api_url, out, stopping)
+        dash_url = _start_services(sup, settings, ui_url, stopping)
+        _print_urls(settings, ui_url, dash_url, out)
+        return _watch(sup, stop_requested, out)
     finally:
         out("stopping ...")
         sup.stop()

@@ -1,6 +1,14 @@
-"""The privacy layer: contracts, inference, validation, masking, k-anonymity, reports.
+"""The privacy layer: contracts, drafts, validation, masking and keys, k-anonymity, the DP
+engine on OpenDP, intervals and budget arithmetic.
 
-Public names are imported lazily (PEP 562), so ``import privacy.errors`` stays cheap.
+Import from the sub-packages (``privacy.contract``, ``privacy.validation``,
+``privacy.release``, ...); the names below are also here, imported lazily (PEP 562), so
+``import privacy.errors`` stays cheap.
+
+>>> import privacy
+>>> privacy.mask_summary(privacy.parse_contract("{dataset: d, rows_are_people: true, "
+...     "budget: {epsilon_cap: 1}, columns: {email: {role: identifier}}}")).dropped
+['email']
 """
 
 from __future__ import annotations

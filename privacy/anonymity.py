@@ -1,17 +1,19 @@
-"""k-anonymity and l-diversity as lazy polars transforms.
+"""k-anonymity and l-diversity as lazy polars transforms: class sizes, the classes kept,
+suppression of the rest.
 
-An *equivalence class* is the set of rows that share the same values on every
-quasi-identifier (null counts as a value). A frame is k-anonymous when every class has at
-least k rows, and l-diverse on a sensitive column when every class holds at least l
-distinct values of it. Suppression removes the rows of the classes that break either rule;
-removing a whole class never changes another class, so suppression is idempotent.
+An equivalence class is the rows that share every quasi-identifier value (null counts as
+a value); suppression removes the classes with fewer than k rows (or fewer than l distinct
+sensitive values), and never changes another class, so it is idempotent.
 
-Everything here is lazy. ``suppress`` references its input twice (class sizes, then a
-semi-join against the classes that are kept): the classes table is small (at most one row
-per class) and the join streams.
+>>> import polars as pl
+>>> lf = pl.LazyFrame({"zip": ["191", "191", "100"], "age": [30, 30, 40]})
+>>> suppress(lf, Suppression(["zip", "age"], k=2)).collect().height, achieved_k(lf, ["zip", "age"])
+(2, 1)
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import polars as pl
 
@@ -34,58 +36,64 @@ def _small(k: int, l_div: int | None) -> pl.Expr:
     return cond
 
 
-def kept_classes(
-    lf: pl.LazyFrame,
-    qis: list[str],
-    k: int,
-    *,
-    sensitive: str | None = None,
-    l_div: int | None = None,
-) -> pl.LazyFrame:
+@dataclass(frozen=True)
+class Suppression:
+    """What suppression removes: over the quasi-identifiers ``qis``, the classes with fewer
+    than ``k`` rows (or, with ``l_div``, fewer than ``l_div`` distinct ``sensitive``
+    values)."""
+
+    qis: list[str]
+    k: int
+    sensitive: str | None = None
+    l_div: int | None = None
+
+    @property
+    def removes_nothing(self) -> bool:
+        """No quasi-identifiers (so no classes), or no rule that can remove a class."""
+        return not self.qis or (self.k <= 1 and self.l_div is None)
+
+    @property
+    def columns(self) -> list[str]:
+        """The columns the rule reads: the quasi-identifiers and the sensitive column."""
+        return list(dict.fromkeys([*self.qis, *([self.sensitive] if self.sensitive else [])]))
+
+    def classes(self, lf: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.Expr]:
+        """The ``class_sizes`` of ``lf`` and the condition true of the classes removed."""
+        sens = self.sensitive if self.l_div is not None else None
+        return class_sizes(lf, self.qis, sens), _small(self.k, self.l_div if sens else None)
+
+
+def kept_classes(lf: pl.LazyFrame, rule: Suppression) -> pl.LazyFrame:
     """The QI values of the classes that survive suppression (one row per class)."""
-    sens = sensitive if l_div is not None else None
-    return class_sizes(lf, qis, sens).filter(~_small(k, l_div if sens else None)).select(qis)
+    sizes, small = rule.classes(lf)
+    return sizes.filter(~small).select(rule.qis)
 
 
 def suppress(
-    lf: pl.LazyFrame,
-    qis: list[str],
-    k: int,
-    *,
-    sensitive: str | None = None,
-    l_div: int | None = None,
-    keep: pl.LazyFrame | pl.DataFrame | None = None,
+    lf: pl.LazyFrame, rule: Suppression, *, keep: pl.LazyFrame | pl.DataFrame | None = None
 ) -> pl.LazyFrame:
-    """Remove rows of classes with fewer than ``k`` rows (or fewer than ``l_div`` distinct
-    ``sensitive`` values). With no quasi-identifiers there are no classes: returns ``lf``.
+    """Remove the rows of the classes ``rule`` removes. With no quasi-identifiers there are
+    no classes: returns ``lf``.
 
     ``keep`` (the collected ``kept_classes`` of this very frame) saves the second scan.
     """
-    if not qis or (k <= 1 and l_div is None):
+    if rule.removes_nothing:
         return lf
     if keep is None:
-        keep = kept_classes(lf, qis, k, sensitive=sensitive, l_div=l_div)
-    return lf.join(keep.lazy(), on=qis, how="semi", nulls_equal=True)
+        keep = kept_classes(lf, rule)
+    return lf.join(keep.lazy(), on=rule.qis, how="semi", nulls_equal=True)
 
 
-def suppressed_rows(
-    lf: pl.LazyFrame,
-    qis: list[str],
-    k: int,
-    *,
-    sensitive: str | None = None,
-    l_div: int | None = None,
-) -> pl.LazyFrame:
+def suppressed_rows(lf: pl.LazyFrame, rule: Suppression) -> pl.LazyFrame:
     """A one-row frame {rows, rows_suppressed} of what ``suppress`` would remove."""
-    if not qis or (k <= 1 and l_div is None):
+    if rule.removes_nothing:
         return lf.select(
             pl.len().alias("rows"), pl.lit(0, dtype=pl.UInt32).alias("rows_suppressed")
         )
-    sens = sensitive if l_div is not None else None
-    sizes = class_sizes(lf, qis, sens)
+    sizes, small = rule.classes(lf)
     return sizes.select(
         pl.col(_N).sum().alias("rows"),
-        pl.col(_N).filter(_small(k, l_div if sens else None)).sum().alias("rows_suppressed"),
+        pl.col(_N).filter(small).sum().alias("rows_suppressed"),
     )
 
 

@@ -1,10 +1,14 @@
 """Pseudonym keys: the master key's checks and the per-dataset keys derived from it.
 
-One master key (``PA_PSEUDONYM_KEY`` or the generated key file) never pseudonymizes
-anything itself: each dataset gets ``dataset_key(master, contract)``, HKDF-SHA256 (RFC 5869)
-of the master key with the dataset's name, so the same person's tokens differ between
-datasets and cannot be joined across them. Contracts that name the same ``linkage_group``
-derive one key for the group and so share tokens: linkage is an explicit contract choice.
+Each dataset pseudonymizes with ``dataset_key(master, contract)``, HKDF-SHA256 (RFC 5869)
+of the master key with the dataset's name (or its ``linkage_group``), so tokens do not
+link across datasets unless the contracts say so (docs/architecture.md, "Masking").
+
+>>> hkdf_sha256(b"m" * 32, b"info", length=8).hex()
+'40ec91734dc8c04e'
+>>> check_master_key(b"short")  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+privacy.errors.PipelineError: the pseudonym key has 5 bytes; at least 32 are required ...
 """
 
 from __future__ import annotations

@@ -1,44 +1,20 @@
-"""Masking: drop, pseudonymize, generalize and suppress, as pure lazy polars transforms.
+"""Masking as pure lazy polars transforms: drop, pseudonymize (keyed HMAC-SHA256 tokens),
+generalize, and suppress small quasi-identifier classes.
 
-``release_input(conformed, contract, key)`` applies, in this order, steps that are all
-row-wise (each row's output depends on that row alone):
+``release_input`` is what DP releases read: row-wise steps only (drop-row policies,
+generalization, drops and pseudonyms); ``mask`` adds k-anonymity suppression, for the
+masked Parquet only (docs/architecture.md, invariant 8, person-stable; "Masking").
 
-1. rows with a null in a ``missing: drop_row`` column are dropped;
-2. generalization of the columns that declare ``generalize`` (numeric bands, date
-   truncation to month/quarter/year, text prefixes, top-coding);
-3. columns whose action is ``drop`` (identifiers, free text and ignored columns by default)
-   are removed; columns whose action is ``pseudonymize`` become keyed HMAC-SHA256 tokens
-   (``pa1_`` + 64 hex digits) computed by the polars-hash plugin, byte-for-byte Python's
-   ``hmac.new(key, value.encode(), "sha256").hexdigest()``.
-
-That frame is what the DP releases read. ``mask(conformed, contract, key)`` adds
-
-4. k-anonymity (and optional l-diversity) over the quasi-identifiers, on the generalized
-   values: rows of classes smaller than k are suppressed (``privacy.anonymity``). Pass
-   ``keep_classes=kept_classes(conformed, contract).collect(engine="streaming")`` to scan
-   the input once (bounded memory on big files); without it the plan scans it twice.
-
-**The rule** (ARCHITECTURE invariant 8): every step between the raw file and OpenDP's input
-is row-wise or bounded per person, so that adding or removing one person changes OpenDP's
-input by at most that person's rows. Suppression is global and data-dependent (one added
-person can bring a whole small class back), so it shapes only the masked Parquet written
-for downstream use, never the release input. ``tests/unit/privacy/test_stability.py``
-guards this.
-
-**Keys.** Each dataset pseudonymizes with its own key, ``dataset_key(master, contract)``:
-HKDF-SHA256 of the master key with the dataset's name, so the same person's tokens do not
-link across datasets; contracts that name the same ``linkage_group`` share a key (and
-tokens). Pseudonyms are stable across a dataset's files, so a person's rows can be bounded.
-Key rotation: a new master key gives new tokens for everyone; tokens made under the old key
-no longer link to new ones. Rotate between datasets' lifetimes, or re-mask the kept raw
-files.
-
-``mask_columns(contract)`` names the conformed columns ``mask`` reads (what a staged copy
-of the conformed rows must hold); ``MASKED_PARQUET`` are the options to write its output.
-
-``mask_counts(conformed, contract)`` is a lazy one-row frame {rows_in,
-rows_dropped_missing, rows_suppressed, rows_out}, so a caller can report suppression
-separately from missing-value drops (collect it with the streaming engine).
+>>> import polars as pl
+>>> from privacy.contract import parse_contract
+>>> contract = parse_contract("{dataset: d, privacy_unit: who, max_rows_per_unit: 1, "
+...     "budget: {epsilon_cap: 1}, columns: {who: {role: identifier, action: pseudonymize}, "
+...     "email: {role: identifier}, age: {role: quasi_identifier, type: integer, "
+...     "generalize: {kind: band, width: 10}}}}")
+>>> rows = pl.LazyFrame({"who": ["p1"], "email": ["a@x.org"], "age": [37]})
+>>> out = release_input(rows, contract, b"k" * 32).collect()
+>>> out.columns, out["age"].to_list(), out["who"][0][:4], len(out["who"][0])
+(['who', 'age'], [30], 'pa1_', 68)
 """
 
 from __future__ import annotations
@@ -194,29 +170,31 @@ def _l_div(contract: Contract) -> tuple[str | None, int | None]:
     return ld.column, ld.l
 
 
+def _suppression(contract: Contract) -> anonymity.Suppression:
+    """The contract's suppression rule over the quasi-identifiers masking keeps."""
+    sensitive, l_div = _l_div(contract)
+    return anonymity.Suppression(_qis(contract), contract.anonymity.k, sensitive, l_div)
+
+
 def kept_classes(lf: pl.LazyFrame, contract: Contract) -> pl.LazyFrame:
     """Lazy table of the quasi-identifier classes that survive suppression.
 
     Collect it (streaming) and pass it to ``mask(..., keep_classes=)`` so that masking
     scans its input once; without it ``mask`` computes the same table from a second scan.
     """
-    sensitive, l_div = _l_div(contract)
-    qis = _qis(contract)
-    cols = list(dict.fromkeys([*qis, *([sensitive] if sensitive else [])]))
-    g = _generalized(lf, contract).select(cols)
-    return anonymity.kept_classes(g, qis, contract.anonymity.k, sensitive=sensitive, l_div=l_div)
+    rule = _suppression(contract)
+    return anonymity.kept_classes(_generalized(lf, contract).select(rule.columns), rule)
 
 
 def release_input(lf: pl.LazyFrame, contract: Contract, key: bytes) -> pl.LazyFrame:
     """The rows DP releases read: drop-row policies, generalization and pseudonyms applied
-    to a conformed frame, row by row; no suppression (see the module docstring)."""
+    to a conformed frame, row by row; no suppression (docs/architecture.md, "Masking")."""
     return _finish(_generalized(lf, contract), contract, key)
 
 
 def suppresses(contract: Contract) -> bool:
     """Whether masking removes small classes (k > 1 or l-diversity over kept QIs)."""
-    _, l_div = _l_div(contract)
-    return bool(_qis(contract)) and (contract.anonymity.k > 1 or l_div is not None)
+    return not _suppression(contract).removes_nothing
 
 
 def suppress_small_classes(
@@ -226,21 +204,13 @@ def suppress_small_classes(
     rows for downstream use. Classes over pseudonyms are the classes over the values (a
     keyed hash is one-to-one), so suppressing after pseudonymization equals suppressing
     before. ``keep_classes``: the collected ``kept_classes`` of this frame."""
-    sensitive, l_div = _l_div(contract)
-    return anonymity.suppress(
-        masked, _qis(contract), contract.anonymity.k, sensitive=sensitive, l_div=l_div,
-        keep=keep_classes,
-    )  # fmt: skip
+    return anonymity.suppress(masked, _suppression(contract), keep=keep_classes)
 
 
 def masked_kept_classes(masked: pl.LazyFrame, contract: Contract) -> pl.LazyFrame:
     """``kept_classes`` of a ``release_input`` frame (pseudonymized columns included)."""
-    sensitive, l_div = _l_div(contract)
-    qis = _qis(contract)
-    cols = list(dict.fromkeys([*qis, *([sensitive] if sensitive else [])]))
-    return anonymity.kept_classes(
-        masked.select(cols), qis, contract.anonymity.k, sensitive=sensitive, l_div=l_div
-    )
+    rule = _suppression(contract)
+    return anonymity.kept_classes(masked.select(rule.columns), rule)
 
 
 def mask(
@@ -250,28 +220,22 @@ def mask(
     *,
     keep_classes: pl.DataFrame | None = None,
 ) -> pl.LazyFrame:
-    """Mask a conformed frame for downstream use (see the module docstring); pure and lazy.
-    DP releases read ``release_input`` instead: this adds small-class suppression.
+    """Mask a conformed frame for downstream use (docs/architecture.md, "Masking"); pure
+    and lazy. DP releases read ``release_input`` instead: this adds small-class suppression.
 
     Suppression runs on the generalized values before pseudonymization (a keyed hash is
     one-to-one, so the classes are the same). ``keep_classes``: the collected
     ``kept_classes(lf, contract)``, to scan the input once instead of twice.
     """
-    sensitive, l_div = _l_div(contract)
-    g = _generalized(lf, contract)
-    g = anonymity.suppress(
-        g, _qis(contract), contract.anonymity.k, sensitive=sensitive, l_div=l_div, keep=keep_classes
-    )
+    rule = _suppression(contract)
+    g = anonymity.suppress(_generalized(lf, contract), rule, keep=keep_classes)
     return _finish(g, contract, key)
 
 
 def mask_counts(lf: pl.LazyFrame, contract: Contract) -> pl.LazyFrame:
     """Lazy one-row frame: rows_in, rows_dropped_missing, rows_suppressed, rows_out."""
-    sensitive, l_div = _l_div(contract)
-    qis = _qis(contract)
-    cols = list(dict.fromkeys([*qis, *([sensitive] if sensitive else [])]))
-    g = _generalized(lf, contract).select(cols)
-    sup = anonymity.suppressed_rows(g, qis, contract.anonymity.k, sensitive=sensitive, l_div=l_div)
+    rule = _suppression(contract)
+    sup = anonymity.suppressed_rows(_generalized(lf, contract).select(rule.columns), rule)
     rows_in = lf.select(pl.len().alias("rows_in"))
     return pl.concat([rows_in, sup], how="horizontal").select(
         pl.col("rows_in").cast(pl.Int64),

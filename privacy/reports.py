@@ -1,8 +1,12 @@
 """Counts-only reports of what validation and masking did to a file.
 
 A ``PrivacyReport`` is written beside the masked Parquet (``model_dump_json()``) and shown
-as a Prefect artifact (``to_markdown()``). It holds row counts, column names and rule names:
-column names are metadata of the contract, never values read from a row.
+as a Prefect artifact (``to_markdown()``): row counts, column names and rule names only.
+
+>>> report = PrivacyReport(dataset="d", contract_version=2, rows_in=10, rows_out=8,
+...                        rows_suppressed=2)
+>>> report.to_markdown().splitlines()[0]
+'# Privacy report: `d` (contract v2)'
 """
 
 from __future__ import annotations

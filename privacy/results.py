@@ -2,6 +2,11 @@
 
 These are the only objects derived from data that leave the pipeline besides masked
 Parquet and counts-only reports. The aggregate store persists them as they are.
+
+>>> from privacy.budget import PrivacyLoss
+>>> mean = PublishedValue("mean", 3.2, lower=2.9, upper=3.5, scale=0.1, column="hours")
+>>> Release("summary", "summary:hours", "laplace", PrivacyLoss(0.5), [mean]).values[0].metric
+'mean'
 """
 
 from __future__ import annotations

@@ -13,10 +13,9 @@ from typing import Any
 import dash
 import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
-from dash import ALL, Dash, Input, Output, ctx, dcc, html
-from dash.exceptions import PreventUpdate
+from dash import Dash, dcc, html
 
-from analytics.queries import BudgetStatus, LedgerEntry, TermsChange
+from analytics.store.rows import BudgetStatus, LedgerEntry, TermsChange
 from dashboard.auth import current_user
 from dashboard.charts import plot_text
 from dashboard.components import (
@@ -25,19 +24,21 @@ from dashboard.components import (
     exhausted_warning,
     fmt_epsilon,
     fmt_time,
-    footer,
     graph,
+    loading,
     message,
     no_datasets,
+    page_div,
     values_table,
 )
 from dashboard.exports import rows_to_csv, safe_filename
+from dashboard.ids import BUDGET, pattern
+from dashboard.pages import export_on_click, render_on_change
 from dashboard.services import Services
 from dashboard.theme import BLUE, GREEN, ORANGE, TEMPLATE_NAME, VERMILLION, install_template
 from dashboard.users import NOBODY, User
 from privacy.errors import PipelineError
 
-PAGE = "budget"
 LEDGER_ROWS = 50
 TERMS_ROWS = 200
 LEDGER_COLUMNS = ["id", "created_at", "state", "epsilon", "delta", "window_start",
@@ -51,7 +52,6 @@ TERMS_EXPORT = ":terms"
 SETTING_LABELS = {
     "epsilon_cap": "ε cap",
     "delta_cap": "δ cap",
-    "delta": "δ cap",
     "policy": "policy",
     "window": "window",
     "privacy_unit": "privacy unit",
@@ -60,7 +60,7 @@ SETTING_LABELS = {
 
 
 def layout(**_query: object) -> html.Div:
-    return html.Div([
+    return page_div(BUDGET, [
         html.H2("Privacy budget", className="mb-1"),
         html.P(
             "Each release spends privacy loss ε (and δ) from its dataset's budget. The ledger "
@@ -70,10 +70,9 @@ def layout(**_query: object) -> html.Div:
             "guarantee.",
             className="text-muted",
         ),
-        dcc.Loading(html.Div(id=f"{PAGE}-content"), type="dot", delay_show=400),
-        dcc.Download(id=f"{PAGE}-download"),
-        footer(PAGE),
-    ], id=f"{PAGE}-page")
+        loading(BUDGET),
+        dcc.Download(id=BUDGET.download),
+    ])
 
 
 def gauge(b: BudgetStatus) -> go.Figure:
@@ -143,6 +142,44 @@ def _change_text(c: TermsChange) -> str:
     return f"{c.old} → {c.new}"
 
 
+def _effect(c: TermsChange) -> list[Any]:
+    """A change's effect on the guarantee, as badges."""
+    if c.old is None:
+        effect = [dbc.Badge("initial terms", color="secondary", className="me-1")]
+    elif c.weakens:
+        effect = [dbc.Badge("weakens the guarantee", color="light", text_color="danger",
+                            className="me-1")]
+    else:
+        effect = [dbc.Badge("keeps or strengthens it", color="success", className="me-1")]
+    return effect + ([dbc.Badge("forced", color="dark")] if c.forced else [])
+
+
+def _change_row(b: BudgetStatus, c: TermsChange) -> html.Tr:
+    return html.Tr([
+        html.Td(fmt_time(c.changed_at), className="text-nowrap"),
+        html.Td(c.actor),
+        html.Td(setting_label(c.setting)),
+        html.Td(_change_text(c)),
+        html.Td(c.reason, className="small"),
+        html.Td(_effect(c)),
+    ], className="table-danger" if c.weakens else None,
+        id=pattern(BUDGET.terms_change, f"{b.dataset}:{c.id}"))
+
+
+def _weakened(b: BudgetStatus, weakened: list[TermsChange]) -> dbc.Alert:
+    last = weakened[0]  # newest first
+    return message(
+        "The guarantee was weakened",
+        f"{len(weakened)} change(s) to the budget terms of '{b.dataset}' weaken its "
+        f"privacy guarantee; the latest: {setting_label(last.setting)} "
+        f"{_change_text(last)} on {fmt_time(last.changed_at)} by {last.actor} "
+        f"(reason: {last.reason}).",
+        None,
+        colour="danger",
+        id=BUDGET.of_dataset(b.dataset).weakened,
+    )
+
+
 def terms_history(b: BudgetStatus, changes: list[TermsChange]) -> Any:
     """The history of the pinned budget terms, newest first: who changed what, when and
     why, as a change to the guarantee; weakening changes stand out."""
@@ -150,45 +187,11 @@ def terms_history(b: BudgetStatus, changes: list[TermsChange]) -> Any:
         return html.P("No change to the budget terms is recorded.", className="text-muted")
     head = html.Thead(html.Tr([html.Th(h) for h in (
         "When", "Who", "Term", "Change", "Why", "Effect on the guarantee")]))
-    rows = []
-    for c in changes:
-        effect: list[Any] = []
-        if c.old is None:
-            effect.append(dbc.Badge("initial terms", color="secondary", className="me-1"))
-        elif c.weakens:
-            effect.append(dbc.Badge("weakens the guarantee", color="light", text_color="danger",
-                                    className="me-1"))
-        else:
-            effect.append(dbc.Badge("keeps or strengthens it", color="success",
-                                    className="me-1"))
-        if c.forced:
-            effect.append(dbc.Badge("forced", color="dark"))
-        rows.append(html.Tr([
-            html.Td(fmt_time(c.changed_at), className="text-nowrap"),
-            html.Td(c.actor),
-            html.Td(setting_label(c.setting)),
-            html.Td(_change_text(c)),
-            html.Td(c.reason, className="small"),
-            html.Td(effect),
-        ], className="table-danger" if c.weakens else None,
-            id={"type": f"{PAGE}-terms-change", "name": f"{b.dataset}:{c.id}"}))
-    table = dbc.Table([head, html.Tbody(rows)], hover=True, responsive=True, size="sm",
-                      className="mb-0", id={"type": f"{PAGE}-terms", "name": b.dataset})
+    table = dbc.Table([head, html.Tbody([_change_row(b, c) for c in changes])], hover=True,
+                      responsive=True, size="sm", className="mb-0",
+                      id=pattern(BUDGET.terms, b.dataset))
     weakened = [c for c in changes if c.weakens]
-    lead: list[Any] = []
-    if weakened:
-        last = weakened[0]  # newest first
-        lead.append(message(
-            "The guarantee was weakened",
-            f"{len(weakened)} change(s) to the budget terms of '{b.dataset}' weaken its "
-            f"privacy guarantee; the latest: {setting_label(last.setting)} "
-            f"{_change_text(last)} on {fmt_time(last.changed_at)} by {last.actor} "
-            f"(reason: {last.reason}).",
-            None,
-            colour="danger",
-            id=f"{PAGE}-{b.dataset}-weakened",
-        ))
-    return html.Div([*lead, table])
+    return html.Div([_weakened(b, weakened), table] if weakened else [table])
 
 
 def _unit_text(b: BudgetStatus) -> str:
@@ -200,40 +203,49 @@ def _unit_text(b: BudgetStatus) -> str:
     return "not pinned yet (registered before privacy units were pinned)"
 
 
-def dataset_budget(b: BudgetStatus, entries: list[LedgerEntry],
-                   changes: list[TermsChange] | None = None, user: User = NOBODY) -> html.Div:
+def _facts(b: BudgetStatus) -> html.Dl:
     facts = [
         ("Cap", f"ε {fmt_epsilon(b.epsilon_cap)}, δ {b.delta_cap:g}"),
         ("Spent", f"ε {fmt_epsilon(b.epsilon_spent)}, δ {b.delta_spent:g}"),
-        ("Reserved by running releases", f"ε {fmt_epsilon(b.epsilon_reserved)}"),
+        ("Reserved by running releases",
+         f"ε {fmt_epsilon(b.epsilon_reserved)}, δ {b.delta_reserved:g}"),
         ("Remaining", f"ε {fmt_epsilon(b.epsilon_remaining)}, δ {b.delta_remaining:g}"),
-        ("Per release", f"ε {fmt_epsilon(b.epsilon_per_release)}"),
+        ("Per release", f"ε {fmt_epsilon(b.epsilon_per_release)}, δ {b.delta_per_release:g}"),
         ("Policy", b.policy + (f" (window: {b.window}, since {fmt_time(b.window_start)})"
                                if b.window else " (spends add up forever)")),
         ("Privacy unit", _unit_text(b)),
     ]
+    return html.Dl([item for k, v in facts
+                    for item in (html.Dt(k, className="small text-muted"), html.Dd(v))])
+
+
+def _ledger_table(entries: list[LedgerEntry], user: User) -> Any:
+    """The ledger; which run and object each entry belongs to for operators only."""
+    if not entries:
+        return html.P("No ledger entries yet.", className="text-muted")
     operator = user.is_operator
-    header = ["When", "State", "ε", "δ"] + (["Run", "Object"] if operator else [])
-    table = values_table(
-        header,
+    return values_table(
+        ["When", "State", "ε", "δ"] + (["Run", "Object"] if operator else []),
         [[fmt_time(e.created_at), e.state, fmt_epsilon(e.epsilon), f"{e.delta:g}",
           *([e.run_id, e.key] if operator else [])] for e in entries],
-    ) if entries else html.P("No ledger entries yet.", className="text-muted")
+    )
+
+
+def dataset_budget(b: BudgetStatus, entries: list[LedgerEntry],
+                   changes: list[TermsChange] | None = None, user: User = NOBODY) -> html.Div:
     body = [
         dbc.Row([
-            dbc.Col(graph(gauge(b), {"type": f"{PAGE}-gauge", "name": b.dataset}), md=5),
-            dbc.Col(html.Dl([item for k, v in facts
-                             for item in (html.Dt(k, className="small text-muted"), html.Dd(v))]),
-                    md=7),
+            dbc.Col(graph(gauge(b), pattern(BUDGET.gauge, b.dataset)), md=5),
+            dbc.Col(_facts(b), md=7),
         ]),
         html.H6(f"Ledger (latest {LEDGER_ROWS})", className="mt-2"),
-        table,
+        _ledger_table(entries, user),
     ]
     parts: list[Any] = [html.H4(b.dataset, className="mt-2")]
     if b.exhausted:
-        parts.append(exhausted_warning(b.dataset, f"{PAGE}-{b.dataset}"))
-    parts.append(chart_card(PAGE, b.dataset, "Budget and ledger", body))
-    parts.append(chart_card(PAGE, b.dataset + TERMS_EXPORT, "Changes to the guarantee",
+        parts.append(exhausted_warning(b, BUDGET.of_dataset(b.dataset).exhausted))
+    parts.append(chart_card(BUDGET, b.dataset, "Budget and ledger", body))
+    parts.append(chart_card(BUDGET, b.dataset + TERMS_EXPORT, "Changes to the guarantee",
                             [terms_history(b, changes or [])]))
     return html.Div(parts)
 
@@ -243,12 +255,12 @@ def render(services: Services, user: User = NOBODY) -> Any:
         store = services.store()
         names = [d.name for d in store.datasets()]
         if not names:
-            return no_datasets(PAGE)
+            return no_datasets(BUDGET)
         return [dataset_budget(store.budget(n), store.ledger(n, limit=LEDGER_ROWS),
                                store.terms_changes(n, limit=TERMS_ROWS), user)
                 for n in names]
     except PipelineError as exc:
-        return error_panel(exc, PAGE)
+        return error_panel(exc, BUDGET)
 
 
 def export_csv(services: Services, name: str, user: User) -> dict[str, Any]:
@@ -270,20 +282,6 @@ def register(app: Dash, services: Services) -> None:
     dash.register_page(__name__, path="/budget", name="Privacy budget", title="Privacy budget",
                        order=2, layout=layout)
 
-    @app.callback(Output(f"{PAGE}-content", "children"), Input("app-marker", "data"))
-    def _render(_marker: str | None) -> Any:
-        return render(services, current_user())
+    render_on_change(app, BUDGET, lambda: render(services, current_user()))
 
-    @app.callback(
-        Output(f"{PAGE}-download", "data"),
-        Input({"type": f"{PAGE}-export", "name": ALL}, "n_clicks"),
-        prevent_initial_call=True,
-    )
-    def _export(clicks: list[int | None]) -> dict[str, Any]:
-        trigger = ctx.triggered_id
-        if not trigger or not any(clicks) or not ctx.triggered[0].get("value"):
-            raise PreventUpdate
-        try:
-            return export_csv(services, str(trigger["name"]), current_user())
-        except PipelineError:
-            raise PreventUpdate from None
+    export_on_click(app, BUDGET, lambda name: export_csv(services, name, current_user()))

@@ -11,39 +11,43 @@ from typing import Any
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import Dash, Input, Output, dcc, html
+from dash import Dash, dcc, html
 
-from analytics.queries import DatasetSummary, PublishedValueRow, ReleaseInfo
+from analytics.store.rows import BudgetStatus, DatasetSummary, PublishedValueRow, ReleaseInfo
+from analytics.vocabulary import Kind, Metric
 from dashboard.components import (
     error_panel,
+    exhausted_badge,
     fmt_epsilon,
     fmt_interval,
     fmt_number,
     fmt_time,
-    footer,
     impact_badge,
+    loading,
     no_datasets,
+    page_div,
 )
+from dashboard.ids import OVERVIEW, pattern
+from dashboard.pages import render_on_change
 from dashboard.services import Services
 from privacy.errors import PipelineError
 
-PAGE = "overview"
 HEADLINES = 3
 #: which analyses' sentences make the best headlines, best first
-HEADLINE_ORDER = ("comparison", "summary", "trend", "correlation", "forecast", "distribution")
+HEADLINE_ORDER = (Kind.COMPARISON, Kind.SUMMARY, Kind.TREND, Kind.CORRELATION, Kind.FORECAST,
+                  Kind.DISTRIBUTION)
 
 
 def layout(**_query: object) -> html.Div:
-    return html.Div([
+    return page_div(OVERVIEW, [
         html.H2("Overview", className="mb-1"),
         html.P(
             "Datasets published so far, their latest insights and how much of their privacy "
             "budget is left.",
             className="text-muted",
         ),
-        dcc.Loading(html.Div(id=f"{PAGE}-content"), type="dot", delay_show=400),
-        footer(PAGE),
-    ], id=f"{PAGE}-page")
+        loading(OVERVIEW),
+    ])
 
 
 def budget_bar(d: DatasetSummary) -> dbc.Progress:
@@ -55,11 +59,11 @@ def budget_bar(d: DatasetSummary) -> dbc.Progress:
 
 def summary_counts(releases: list[ReleaseInfo]) -> dict[str, PublishedValueRow]:
     """The published ``count`` and ``units`` (ungrouped) of the latest summary release."""
-    latest = next((r for r in releases if r.analysis == "summary"), None)  # newest first
+    latest = next((r for r in releases if r.analysis == Kind.SUMMARY), None)  # newest first
     if latest is None:
         return {}
     return {v.metric: v for v in latest.values
-            if v.metric in ("count", "units") and not v.group and v.column is None}
+            if v.metric in (Metric.COUNT, Metric.UNITS) and not v.group and v.column is None}
 
 
 def _dp_count(label: str, v: PublishedValueRow | None, name: str) -> dbc.Col:
@@ -67,36 +71,48 @@ def _dp_count(label: str, v: PublishedValueRow | None, name: str) -> dbc.Col:
         html.Div(label, className="small text-muted"),
         html.Div([fmt_number(v.value), " ", impact_badge(v)] if v else "–"),
         html.Div(fmt_interval(v.lower, v.upper) if v else "", className="small text-secondary"),
-    ], id={"type": f"{PAGE}-count", "name": name})
+    ], id=pattern(OVERVIEW.count, name))
 
 
 def quality_warnings(releases: list[ReleaseInfo]) -> list[str]:
     """The sentences of the latest quality release: what may bias the numbers."""
-    latest = next((r for r in releases if r.analysis == "quality"), None)  # newest first
+    latest = next((r for r in releases if r.analysis == Kind.QUALITY), None)  # newest first
     return list(latest.insights) if latest else []
 
 
-def dataset_card(d: DatasetSummary, headlines: list[str],
-                 counts: dict[str, PublishedValueRow] | None = None,
-                 warnings: list[str] | None = None) -> dbc.Card:
-    status = (dbc.Badge("budget exhausted", color="danger", className="ms-2")
-              if d.exhausted else None)
-    insights: list[Any] = (
-        [html.Li(text) for text in headlines]
-        if headlines else [html.Li("No insights yet.", className="text-muted")]
-    )
+def _insights(d: DatasetSummary, recent: list[ReleaseInfo]) -> list[Any]:
+    """The headline insights, then the warnings of the quality release."""
+    lines = headlines(recent)
+    out: list[Any] = [
+        html.H6("Headline insights", className="mt-3"),
+        html.Ul([html.Li(text) for text in lines] if lines else
+                [html.Li("No insights yet.", className="text-muted")], className="mb-0"),
+    ]
+    warnings = quality_warnings(recent)
+    if warnings:
+        out += [html.H6("What may bias these numbers", className="mt-3 text-warning"),
+                html.Ul([html.Li(w) for w in warnings], className="mb-0 small",
+                        id=pattern(OVERVIEW.quality_warnings, d.name))]
+    return out
+
+
+def dataset_card(d: DatasetSummary, recent: list[ReleaseInfo],
+                 budget: BudgetStatus | None = None) -> dbc.Card:
+    """A dataset from its ``recent`` releases (newest first); ``budget``, read when its
+    budget is exhausted, says whether ε or δ ran out."""
+    counts = summary_counts(recent)
     return dbc.Card([
         dbc.CardHeader([
             dcc.Link(d.name, href=f"/dataset/{d.name}", className="fw-semibold fs-5",
-                     id={"type": f"{PAGE}-dataset-link", "name": d.name}),
-            status,
+                     id=pattern(OVERVIEW.dataset_link, d.name)),
+            exhausted_badge(budget) if budget is not None and budget.exhausted else None,
         ]),
         dbc.CardBody([
             dbc.Row([
                 dbc.Col([html.Div("Last release", className="small text-muted"),
                          html.Div(fmt_time(d.last_release_at))]),
-                _dp_count("Rows (DP)", (counts or {}).get("count"), f"{d.name}:rows"),
-                _dp_count("People (DP)", (counts or {}).get("units"), f"{d.name}:people"),
+                _dp_count("Rows (DP)", counts.get(Metric.COUNT), f"{d.name}:rows"),
+                _dp_count("People (DP)", counts.get(Metric.UNITS), f"{d.name}:people"),
             ], className="mb-3"),
             html.Div(
                 f"Privacy budget: ε {fmt_epsilon(d.epsilon_spent)} spent of "
@@ -104,12 +120,7 @@ def dataset_card(d: DatasetSummary, headlines: list[str],
                 className="small text-muted",
             ),
             budget_bar(d),
-            html.H6("Headline insights", className="mt-3"),
-            html.Ul(insights, className="mb-0"),
-            *([html.H6("What may bias these numbers", className="mt-3 text-warning"),
-               html.Ul([html.Li(w) for w in warnings], className="mb-0 small",
-                       id={"type": f"{PAGE}-quality-warnings", "name": d.name})]
-              if warnings else []),
+            *_insights(d, recent),
         ]),
     ], className="h-100 shadow-sm")
 
@@ -120,7 +131,7 @@ def headlines(releases: list[ReleaseInfo]) -> list[str]:
     for r in releases:  # newest first
         latest.setdefault(r.name, r)
     # the quality release's warnings have a place of their own
-    ranked = sorted((r for r in latest.values() if r.analysis != "quality"), key=lambda r: (
+    ranked = sorted((r for r in latest.values() if r.analysis != Kind.QUALITY), key=lambda r: (
         HEADLINE_ORDER.index(r.analysis) if r.analysis in HEADLINE_ORDER else 99, r.name))
     return [text for r in ranked for text in r.insights][:HEADLINES]
 
@@ -130,15 +141,14 @@ def render(services: Services) -> Any:
         store = services.store()
         summaries = store.datasets()
         if not summaries:
-            return no_datasets(PAGE)
+            return no_datasets(OVERVIEW)
         cards = []
         for d in summaries:
             recent = store.releases(d.name, limit=60)
-            cards.append(dbc.Col(dataset_card(d, headlines(recent), summary_counts(recent),
-                                              quality_warnings(recent)),
-                                 md=6, className="mb-4"))
+            budget = store.budget(d.name) if d.exhausted else None
+            cards.append(dbc.Col(dataset_card(d, recent, budget), md=6, className="mb-4"))
     except PipelineError as exc:
-        return error_panel(exc, PAGE)
+        return error_panel(exc, OVERVIEW)
     return dbc.Row(cards)
 
 
@@ -147,6 +157,4 @@ def register(app: Dash, services: Services) -> None:
     dash.register_page(__name__, path="/", name="Overview", title="Overview", order=0,
                        layout=layout)
 
-    @app.callback(Output(f"{PAGE}-content", "children"), Input("app-marker", "data"))
-    def _render(_marker: str | None) -> Any:
-        return render(services)
+    render_on_change(app, OVERVIEW, lambda: render(services))

@@ -13,10 +13,10 @@ from typing import Any
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import Dash, Input, Output, dcc, html
+from dash import Dash, dcc, html
 from dash.exceptions import PreventUpdate
 
-from analytics.queries import RunRow
+from analytics.store.rows import RunRow
 from dashboard.auth import current_user
 from dashboard.components import (
     chart_card,
@@ -24,17 +24,19 @@ from dashboard.components import (
     fmt_epsilon,
     fmt_number,
     fmt_time,
-    footer,
+    loading,
     message,
     not_available,
     operator_banner,
+    page_div,
 )
 from dashboard.exports import rows_to_csv, safe_filename
+from dashboard.ids import PIPELINE
+from dashboard.pages import export_on_click, render_on_change
 from dashboard.services import Services
 from dashboard.users import User
 from privacy.errors import PipelineError
 
-PAGE = "pipeline"
 RUNS = 100
 UUID_RE = re.compile(r"^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$", re.IGNORECASE)
 STATUS_COLOURS = {
@@ -56,19 +58,18 @@ def layout(**_query: object) -> html.Div:
     user = current_user()
     title = html.H2("Pipeline runs", className="mb-1")
     if not user.is_operator:
-        return html.Div([title, not_available(PAGE, user), footer(PAGE)], id=f"{PAGE}-page")
-    return html.Div([
+        return page_div(PIPELINE, [title, not_available(PIPELINE, user)])
+    return page_div(PIPELINE, [
         title,
         html.P(
             "One run per file version. Reasons are counts-only: they name rows, columns and "
             "rules, never values. Open a run in Prefect for its logs.",
             className="text-muted",
         ),
-        operator_banner(PAGE),
-        dcc.Loading(html.Div(id=f"{PAGE}-content"), type="dot", delay_show=400),
-        dcc.Download(id=f"{PAGE}-download"),
-        footer(PAGE, exact=True),
-    ], id=f"{PAGE}-page")
+        operator_banner(PIPELINE),
+        loading(PIPELINE),
+        dcc.Download(id=PIPELINE.download),
+    ], exact=True)
 
 
 def flow_run_url(run: RunRow, prefect_ui_url: str) -> str | None:
@@ -113,7 +114,7 @@ def run_row(run: RunRow, prefect_ui_url: str) -> html.Tr:
         html.Td([run.reason or "", html.Div(run.notes, className="text-muted")
                  if run.notes else None], className="small"),
         html.Td(link),
-    ], id={"type": f"{PAGE}-run", "run": run.run_id})
+    ], id={"type": PIPELINE.run, "run": run.run_id})
 
 
 def export_rows(runs: list[RunRow]) -> list[dict[str, Any]]:
@@ -136,25 +137,34 @@ def export_rows(runs: list[RunRow]) -> list[dict[str, Any]]:
 
 def render(services: Services, user: User) -> Any:
     if not user.is_operator:
-        return not_available(PAGE, user)
+        return not_available(PIPELINE, user)
     try:
         runs = services.store().runs(limit=RUNS)
     except PipelineError as exc:
-        return error_panel(exc, PAGE)
+        return error_panel(exc, PIPELINE)
     if not runs:
         return message(
             "No runs yet",
             "The pipeline has not processed any file.",
             "drop a file into landing/<dataset>/ (or use the Upload page) with the service "
             "running ('privacy-analytics up').",
-            id=f"{PAGE}-empty",
+            id=PIPELINE.empty,
         )
     head = html.Thead(html.Tr([html.Th(h) for h in (
         "Started", "Dataset", "File", "Status", "Rows", "ε", "Reason", "Run")]))
     table = dbc.Table([head, html.Tbody([run_row(r, services.settings.prefect_ui_url)
                                          for r in runs])],
-                      hover=True, responsive=True, size="sm", id=f"{PAGE}-runs")
-    return chart_card(PAGE, "runs", f"Latest {len(runs)} runs", [table])
+                      hover=True, responsive=True, size="sm", id=PIPELINE.runs)
+    return chart_card(PIPELINE, "runs", f"Latest {len(runs)} runs", [table])
+
+
+def export_csv(services: Services, user: User) -> dict[str, Any]:
+    """The runs with their exact counts, for operators only (a viewer gets no file)."""
+    if not user.is_operator:
+        raise PreventUpdate
+    runs = services.store().runs(limit=10_000)
+    return dcc.send_string(rows_to_csv(EXPORT_COLUMNS, export_rows(runs)),
+                           safe_filename("pipeline", "runs"), type="text/csv")
 
 
 def register(app: Dash, services: Services) -> None:
@@ -162,21 +172,6 @@ def register(app: Dash, services: Services) -> None:
     dash.register_page(__name__, path="/pipeline", name="Pipeline runs", title="Pipeline runs",
                        order=3, layout=layout)
 
-    @app.callback(Output(f"{PAGE}-content", "children"), Input("app-marker", "data"))
-    def _render(_marker: str | None) -> Any:
-        return render(services, current_user())
+    render_on_change(app, PIPELINE, lambda: render(services, current_user()))
 
-    @app.callback(
-        Output(f"{PAGE}-download", "data"),
-        Input({"type": f"{PAGE}-export", "name": "runs"}, "n_clicks"),
-        prevent_initial_call=True,
-    )
-    def _export(clicks: int | None) -> dict[str, Any]:
-        if not clicks or not current_user().is_operator:
-            raise PreventUpdate  # a viewer gets no file
-        try:
-            runs = services.store().runs(limit=10_000)
-        except PipelineError:
-            raise PreventUpdate from None
-        return dcc.send_string(rows_to_csv(EXPORT_COLUMNS, export_rows(runs)),
-                               safe_filename("pipeline", "runs"), type="text/csv")
+    export_on_click(app, PIPELINE, lambda _name: export_csv(services, current_user()))

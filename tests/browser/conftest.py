@@ -6,16 +6,12 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import threading
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from analytics.store import AggregateStore
-from dashboard.app import create_app
 from dashboard.settings import DashboardSettings
 from privacy.results import ReleaseSet
 from tests.browser.support import (
@@ -27,25 +23,30 @@ from tests.browser.support import (
     employee_release_set,
     employees_contract,
     hostile_contract,
+    logged_in,
     publish,
     record_rejected_run,
+    served,
 )
+
+
+def _temporary(prefix: str) -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
 
 # ----------------------------------------------------------------------------- server
 
 
 @pytest.fixture(scope="session")
 def state_dir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="pa-dash-test-"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    yield from _temporary("pa-dash-test-")
 
 
 @pytest.fixture(scope="session")
 def stack(state_dir: Path) -> Iterator[Stack]:
     """One store and one served dashboard for the browser session (tests add data to it)."""
-    from werkzeug.serving import make_server
-
     store_url = f"sqlite:///{state_dir / 'aggregates.db'}"
     store = AggregateStore(store_url)
     publish(store, employees_contract(), employee_release_set())
@@ -56,24 +57,8 @@ def stack(state_dir: Path) -> Iterator[Stack]:
     landing = state_dir / "objects" / "landing"
     settings = DashboardSettings(store_url=store_url, refresh_seconds=0.5, landing_dir=landing,
                                  prefect_ui_url="http://127.0.0.1:4200")
-    app = create_app(settings)
-    server = make_server("127.0.0.1", 0, app.server, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{server.server_port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            with urllib.request.urlopen(base + "/", timeout=2) as resp:
-                if resp.status == 200:
-                    break
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-    yield Stack(base, store, settings, landing)
-    server.shutdown()
-    thread.join(timeout=10)
+    with served(settings) as base:
+        yield Stack(base, store, settings, landing)
     store.close()
 
 
@@ -82,9 +67,7 @@ def stack(state_dir: Path) -> Iterator[Stack]:
 
 @pytest.fixture(scope="session")
 def download_dir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="pa-dash-downloads-"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    yield from _temporary("pa-dash-downloads-")
 
 
 @pytest.fixture(scope="session")
@@ -114,7 +97,24 @@ def driver(download_dir: Path) -> Iterator[object]:
     drv.execute_cdp_cmd("Browser.setDownloadBehavior",
                         {"behavior": "allow", "downloadPath": str(download_dir)})
     drv.set_window_size(*WINDOW)
-    drv.set_page_load_timeout(30)
+    # generous: on a loaded 2-core machine a Dash page can take long to settle, and a
+    # command sent while the previous page still loads waits out this timeout
+    drv.set_page_load_timeout(120)
     yield drv
     drv.quit()
     shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture
+def as_viewer(driver: object) -> Iterator[object]:
+    """The browser logged in as vera, the viewer of the tests' users files
+    (``served_with_users``)."""
+    with logged_in(driver, "vera"):
+        yield driver
+
+
+@pytest.fixture
+def as_operator(driver: object) -> Iterator[object]:
+    """The browser logged in as otto, the operator of the tests' users files."""
+    with logged_in(driver, "otto"):
+        yield driver

@@ -6,17 +6,16 @@ from __future__ import annotations
 
 import csv
 import io
-import threading
 import time
 import uuid
 from pathlib import Path
 
 import pytest
 from selenium.webdriver.common.by import By
-from werkzeug.serving import make_server
 
-from analytics.records import ObjectVersion, RunRecord
-from dashboard.app import create_app
+from analytics.store import ObjectVersion, RunRecord
+from dashboard.charts import INSIGHT
+from dashboard.ids import BUDGET, DATASET, OVERVIEW, PIPELINE, SHELL, UPLOAD
 from dashboard.settings import DashboardSettings
 from tests.browser.support import (
     HOSTILE_KEYS,
@@ -25,6 +24,7 @@ from tests.browser.support import (
     employees_contract,
     publish,
     screenshot,
+    served,
     severe_console_errors,
     wait_for,
 )
@@ -32,11 +32,11 @@ from tests.browser.support import (
 pytestmark = pytest.mark.browser
 
 PAGES = [
-    ("overview", "/", "overview-content", "employees"),
-    ("dataset", "/dataset/employees", "dataset-content", "Comparison: Mean of efficiency"),
-    ("budget", "/budget", "budget-content", "Budget and ledger"),
-    ("pipeline", "/pipeline", "pipeline-content", "rejected"),
-    ("upload", "/upload", "upload-page", "Upload a file"),
+    ("overview", "/", OVERVIEW.content, "employees"),
+    ("dataset", "/dataset/employees", DATASET.content, "Comparison: Mean of efficiency"),
+    ("budget", "/budget", BUDGET.content, "Budget and ledger"),
+    ("pipeline", "/pipeline", PIPELINE.content, "rejected"),
+    ("upload", "/upload", UPLOAD.root, "Upload a file"),
 ]
 
 
@@ -56,7 +56,7 @@ def test_page_renders_without_console_errors(driver, stack: Stack, name: str, pa
         wait_for(lambda: len(driver.find_elements(By.CSS_SELECTOR, ".js-plotly-plot")) >= 6,
                  what="the dataset charts")
         wait_for(lambda: "19% higher" in driver.page_source, what="comparison sentences")
-        assert "95% CI" in driver.find_element(By.ID, "dataset-kpis").text
+        assert "95% CI" in driver.find_element(By.ID, DATASET.kpis).text
         # error bars on the comparison bars, a band around the trend line
         assert driver.find_elements(By.CSS_SELECTOR, ".errorbar")
         assert driver.find_elements(By.CSS_SELECTOR, ".scatterlayer .js-fill")
@@ -68,36 +68,30 @@ def test_page_renders_without_console_errors(driver, stack: Stack, name: str, pa
 def test_store_unreachable_says_what_to_do(driver, stack: Stack, tmp_path: Path) -> None:
     """A second app pointed at a store that does not exist: a message, no stack trace."""
     settings = DashboardSettings(store_url=f"sqlite:///{tmp_path / 'missing.db'}")
-    server = make_server("127.0.0.1", 0, create_app(settings).server, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with served(settings) as base:
         severe_console_errors(driver)
-        driver.get(f"http://127.0.0.1:{server.server_port}/")
-        panel = wait_for(lambda: driver.find_element(By.ID, "overview-error"),
+        driver.get(f"{base}/")
+        panel = wait_for(lambda: driver.find_element(By.ID, OVERVIEW.error),
                          what="the store-unreachable panel")
         assert "cannot be reached" in panel.text and "What to do" in panel.text
         assert "Traceback" not in driver.page_source
         screenshot(driver, "store-unreachable")
         assert severe_console_errors(driver) == []
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
 
 
 def test_new_release_appears_without_reload(driver, stack: Stack) -> None:
-    open_page(driver, stack, "/dataset/employees", "dataset-content", "Summary")
+    open_page(driver, stack, "/dataset/employees", DATASET.content, "Summary")
     driver.execute_script("window.__noReload = 'still here';")
     publish(stack.store, employees_contract(), employee_release_set(shift=5.0, count=4321.0),
             filename="second.csv")
-    wait_for(lambda: "4,321" in driver.find_element(By.ID, "dataset-kpis").text, timeout=20,
+    wait_for(lambda: "4,321" in driver.find_element(By.ID, DATASET.kpis).text, timeout=20,
              what="the new release's count on the open page")
     assert driver.execute_script("return window.__noReload;") == "still here"
 
 
 def test_group_key_with_script_renders_as_text(driver, stack: Stack) -> None:
     severe_console_errors(driver)
-    open_page(driver, stack, "/dataset/hostile", "dataset-content", "Comparison")
+    open_page(driver, stack, "/dataset/hostile", DATASET.content, "Comparison")
     script_key = HOSTILE_KEYS[0]
     wait_for(lambda: [td for td in driver.find_elements(By.TAG_NAME, "td")
                       if td.text == script_key], what="the key as table text")
@@ -113,7 +107,7 @@ def test_group_key_with_script_renders_as_text(driver, stack: Stack) -> None:
 
 
 def test_exported_csv_neutralises_formulas(driver, stack: Stack, download_dir: Path) -> None:
-    open_page(driver, stack, "/dataset/hostile", "dataset-content", "Comparison")
+    open_page(driver, stack, "/dataset/hostile", DATASET.content, "Comparison")
     button = wait_for(lambda: driver.find_element(
         By.XPATH, "//div[contains(@class,'card-header')][.//span[starts-with(text(),"
                   "'Comparison: Mean of efficiency')]]//button"), what="the export button")
@@ -129,59 +123,60 @@ def test_exported_csv_neutralises_formulas(driver, stack: Stack, download_dir: P
     for row in rows:
         assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r"))
                        for cell in (row["group"], row["note"]))
-    values = [r for r in rows if r["metric"] != "insight"]
+    values = [r for r in rows if r["metric"] != INSIGHT]
     # the comparison's values, then the quality shares of efficiency shown on its card
     assert {r["release"] for r in values} == {"comparison:efficiency:team", "quality"}
     assert {r["column"] for r in values if r["release"] == "quality"} == {"efficiency"}
     assert all(r["lower_95"] and r["upper_95"] and r["noise_impact"] for r in values)
     # its sentences, with the hostile key neutralised where it leads one
-    notes = [r["note"] for r in rows if r["metric"] == "insight"]
+    notes = [r["note"] for r in rows if r["metric"] == INSIGHT]
     assert any("19% higher" in n for n in notes)
 
 
 def test_upload_puts_file_into_landing(driver, stack: Stack, tmp_path: Path) -> None:
     severe_console_errors(driver)
-    open_page(driver, stack, "/upload", "upload-page", "Upload a file")
+    open_page(driver, stack, "/upload", UPLOAD.root, "Upload a file")
     body = (b"employee_id,name,email,team,project_completion_days,efficiency,finish_date\n"
             b"e1,A,a@x.org,Atlas,12.5,1.1,2024-03-04\n")
     source = tmp_path / "new-projects.csv"
     source.write_bytes(body)
-    field = driver.find_element(By.ID, "upload-dataset")
+    field = driver.find_element(By.ID, UPLOAD.dataset)
     field.clear()
     field.send_keys("employees")
-    driver.find_element(By.CSS_SELECTOR, "#upload-file input[type=file]").send_keys(str(source))
-    wait_for(lambda: "new-projects.csv" in driver.find_element(By.ID, "upload-chosen").text,
+    driver.find_element(By.CSS_SELECTOR, f"#{UPLOAD.file} input[type=file]").send_keys(
+        str(source))
+    wait_for(lambda: "new-projects.csv" in driver.find_element(By.ID, UPLOAD.chosen).text,
              what="the chosen file name")
-    driver.find_element(By.ID, "upload-submit").click()
-    key = wait_for(lambda: driver.find_element(By.ID, "upload-key").text, what="the key")
+    driver.find_element(By.ID, UPLOAD.submit).click()
+    key = wait_for(lambda: driver.find_element(By.ID, UPLOAD.key).text, what="the key")
     assert key == "landing/employees/new-projects.csv"
     landed = stack.landing / "employees" / "new-projects.csv"
     assert landed.read_bytes() == body
     assert [p.name for p in landed.parent.iterdir()] == ["new-projects.csv"]  # no temp left
-    assert driver.find_element(By.ID, "upload-waiting")
+    assert driver.find_element(By.ID, UPLOAD.waiting)
     # the pipeline records its run for that key: the page shows it without a reload
     obj = ObjectVersion("local", key, "etag-1", len(body))
     run = RunRecord(run_id=str(uuid.uuid4()), dataset="employees", obj=obj, status="rejected",
                     rows_in=1, reason="1 row: fewer rows than k=5; nothing to release")
     stack.store.record_run(run)
-    status = wait_for(lambda: driver.find_element(By.ID, "upload-run-status"), timeout=20,
+    status = wait_for(lambda: driver.find_element(By.ID, UPLOAD.run_status), timeout=20,
                       what="the run it started")
     assert "rejected" in status.text.lower()
-    assert "fewer rows than k=5" in driver.find_element(By.ID, "upload-run").text
+    assert "fewer rows than k=5" in driver.find_element(By.ID, UPLOAD.run).text
     screenshot(driver, "upload")
     assert severe_console_errors(driver) == []
 
 
 def test_navbar_leads_to_each_dataset_without_a_reload(driver, stack: Stack) -> None:
     severe_console_errors(driver)
-    open_page(driver, stack, "/", "overview-content", "employees")
+    open_page(driver, stack, "/", OVERVIEW.content, "employees")
     driver.execute_script("window.__noReload = 'still here';")
-    driver.find_element(By.CSS_SELECTOR, "#app-datasets .dropdown-toggle").click()
+    driver.find_element(By.CSS_SELECTOR, f"#{SHELL.datasets} .dropdown-toggle").click()
     item = wait_for(lambda: [a for a in driver.find_elements(By.CSS_SELECTOR,
-                                                            "#app-datasets .dropdown-item")
+                                                            f"#{SHELL.datasets} .dropdown-item")
                              if a.text == "hostile"], what="the datasets menu")[0]
     item.click()
-    wait_for(lambda: driver.find_element(By.ID, "dataset-title").text == "hostile",
+    wait_for(lambda: driver.find_element(By.ID, DATASET.title).text == "hostile",
              what="the hostile dataset page")
     assert driver.execute_script("return window.__noReload;") == "still here"
     assert severe_console_errors(driver) == []

@@ -1,21 +1,18 @@
 """The employee example end to end on the read side: synthetic employee rows are masked and
-released by the real DP engine (analytics.catalogue), published through AggregateStore, and
+released by the real DP engine (analytics.analyses), published through AggregateStore, and
 the dataset page renders that output in headless Chromium with a clean console."""
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Iterator
 
 import pytest
 from selenium.webdriver.common.by import By
-from werkzeug.serving import make_server
 
-from analytics.catalogue import release_analyses
-from analytics.records import ObjectVersion, RunRecord, utcnow
-from analytics.store import AggregateStore
-from dashboard.app import create_app
+from analytics.analyses import release_analyses
+from analytics.store import AggregateStore, ObjectVersion, RunRecord, utcnow
+from dashboard.ids import DATASET
 from dashboard.settings import DashboardSettings
 from flows.demo import employee_frame
 from privacy.budget import PrivacyLoss
@@ -23,6 +20,7 @@ from privacy.masking import mask
 from tests.browser.support import (
     employees_contract,
     screenshot,
+    served,
     severe_console_errors,
     wait_for,
 )
@@ -45,23 +43,18 @@ def example_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         run = RunRecord(run_id=run_id, dataset="employees", obj=obj, rows_in=20_000,
                         started_at=utcnow())
         assert store.publish(reservation, release_set, run)
-    app = create_app(DashboardSettings(store_url=url, refresh_seconds=1))
-    server = make_server("127.0.0.1", 0, app.server, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
+    with served(DashboardSettings(store_url=url, refresh_seconds=1)) as base:
+        yield base
 
 
 def test_real_engine_output_renders(driver, example_url: str) -> None:
     severe_console_errors(driver)
     driver.get(example_url + "/dataset/employees")
-    kpis = wait_for(lambda: driver.find_element(By.ID, "dataset-kpis"), what="the KPI cards")
+    kpis = wait_for(lambda: driver.find_element(By.ID, DATASET.kpis), what="the KPI cards")
     assert "People" in kpis.text and "95% CI" in kpis.text
     wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, ".js-plotly-plot"),
              what="the charts")
-    page = driver.find_element(By.ID, "dataset-content").text
+    page = driver.find_element(By.ID, DATASET.content).text
     assert "Comparison: Mean of efficiency" in page
     screenshot(driver, "dataset", also_docs=True)  # docs show the real engine's output
     assert severe_console_errors(driver) == []

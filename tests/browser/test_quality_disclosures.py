@@ -2,7 +2,7 @@
 
 A payroll file where about 13% of the present salary values lie above the contract's upper
 bound of 200 (and 10% of the rows have no salary) goes through the real DP engine
-(``analytics.catalogue``) and is published through ``AggregateStore``. Then:
+(``analytics.analyses``) and is published through ``AggregateStore``. Then:
 
 - a viewer's dataset page shows, under the mean of salary, the DP share clamped at the
   upper bound ("…% above the upper bound (count as 200)", a share in a plausible range) and
@@ -26,7 +26,6 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -36,22 +35,27 @@ from typing import Any
 import polars as pl
 import pytest
 from selenium.webdriver.common.by import By
-from werkzeug.serving import make_server
 
-from analytics.catalogue import release_analyses
-from analytics.records import ObjectVersion, RunRecord, utcnow
-from analytics.store import AggregateStore
-from dashboard.app import create_app
-from dashboard.passwords import MIN_ITERATIONS, hash_password
-from dashboard.settings import DashboardSettings
+from analytics.analyses import release_analyses
+from analytics.store import AggregateStore, ObjectVersion, RunRecord, utcnow
+from analytics.vocabulary import Kind, Metric
+from dashboard.charts import INSIGHT
+from dashboard.ids import DATASET, pattern
 from privacy.budget import PrivacyLoss
-from privacy.contract import parse_contract
+from privacy.contract import load_contract
 from privacy.masking import mask
-from tests.browser.support import ROOT, log_in, screenshot, severe_console_errors, wait_for
+from tests.browser.support import (
+    ROOT,
+    screenshot,
+    served_with_users,
+    severe_console_errors,
+    wait_for,
+)
 
 pytestmark = pytest.mark.browser
 
-DATASET = "payroll"
+PAYROLL = "payroll"
+CONTRACT = Path(__file__).resolve().parent / "contracts" / f"{PAYROLL}.yaml"
 ROWS = 20_000
 #: of every 100 rows: 10 without a salary, 12 above the upper bound (12/90 = 13.3% of the
 #: present values), the rest inside the bounds
@@ -59,42 +63,6 @@ MISSING, ABOVE = 10, 12
 TRUE_ABOVE_SHARE = ABOVE / (100 - MISSING)
 #: far wider than the noise (its 95% half-width is about 3.5 points here)
 PLAUSIBLE = (0.05, 0.22)
-
-CONTRACT = f"""\
-dataset: {DATASET}
-version: 1
-description: Salaries per person and team (acceptance test of the quality disclosures).
-privacy_unit: person_id
-max_rows_per_unit: 2
-budget:
-  epsilon_cap: 10.0
-  delta: 1.0e-6
-  epsilon_per_release: 1.0
-columns:
-  person_id:
-    role: identifier
-    type: string
-    action: pseudonymize
-  team:
-    role: dimension
-    type: string
-    keys: [Atlas, Borealis]
-  salary:
-    role: measure
-    type: float
-    bounds: [0, 200]
-  hours:
-    role: measure
-    type: float
-    bounds: [0, 60]
-analyses:
-  - kind: summary
-  - kind: comparison
-    measure: salary
-    by: team
-  - kind: distribution
-    measure: salary
-"""
 
 #: the engine's warning about the clamped share (analytics.insights.quality_insights)
 WARNING = re.compile(
@@ -125,7 +93,7 @@ def payroll_rows() -> pl.DataFrame:
 def published(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """The file released by the real engine and published as the pipeline would."""
     state = tmp_path_factory.mktemp("quality")
-    contract = parse_contract(CONTRACT, DATASET)
+    contract = load_contract(CONTRACT, PAYROLL)
     raw = payroll_rows()
     above = raw.filter(pl.col("salary") > 200).height / raw["salary"].count()
     assert abs(above - TRUE_ABOVE_SHARE) < 0.005  # the design of the data
@@ -133,11 +101,11 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, An
     loss = PrivacyLoss(contract.budget.epsilon_per_release, contract.budget.delta)
     release_set = release_analyses(masked, contract, loss)
     url = f"sqlite:///{state / 'aggregates.db'}"
-    obj = ObjectVersion("local", f"landing/{DATASET}/salaries.csv", uuid.uuid4().hex, 1)
+    obj = ObjectVersion("local", f"landing/{PAYROLL}/salaries.csv", uuid.uuid4().hex, 1)
     run_id = str(uuid.uuid4())
     with AggregateStore(url) as store:
         reservation = store.reserve(contract, release_set.loss, obj=obj, run_id=run_id)
-        run = RunRecord(run_id=run_id, dataset=DATASET, obj=obj, rows_in=ROWS,
+        run = RunRecord(run_id=run_id, dataset=PAYROLL, obj=obj, rows_in=ROWS,
                         started_at=utcnow())
         assert store.publish(reservation, release_set, run)
     yield {"url": url, "state": state}
@@ -145,35 +113,17 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, An
 
 @pytest.fixture(scope="module")
 def viewer_url(published: dict[str, Any]) -> Iterator[str]:
-    """The dashboard with a users file: one viewer, vera."""
-    users = published["state"] / "users.yaml"
-    users.write_text(
-        "users:\n"
-        f"  - name: vera\n    role: viewer\n"
-        f"    password_hash: {hash_password('vera-pw', MIN_ITERATIONS)}\n"
-    )
-    settings = DashboardSettings(store_url=published["url"], users_file=users,
-                                 refresh_seconds=1)
-    server = make_server("127.0.0.1", 0, create_app(settings).server, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
-
-
-@pytest.fixture
-def as_viewer(driver: Any) -> Iterator[Any]:
-    log_in(driver, "vera")
-    yield driver
-    log_in(driver, None)
+    """The dashboard with a users file: one viewer, vera (``as_viewer``)."""
+    with served_with_users(published["url"], published["state"], refresh_seconds=1,
+                           viewers=("vera",)) as base:
+        yield base
 
 
 def in_range(percent: str) -> bool:
     return 100 * PLAUSIBLE[0] <= int(percent) <= 100 * PLAUSIBLE[1]
 
 
-def by_dash_id(driver: Any, **dash_id: str) -> Any:
+def by_dash_id(driver: Any, dash_id: dict[str, str]) -> Any:
     """The element of a pattern-matching Dash id (rendered as JSON with sorted keys)."""
     text = json.dumps(dash_id, sort_keys=True, separators=(",", ":"))
     return driver.find_element(By.CSS_SELECTOR, f"[id='{text}']")
@@ -187,15 +137,15 @@ def test_the_clamped_share_and_its_warning_are_next_to_the_numbers(
 ) -> None:
     driver = as_viewer
     severe_console_errors(driver)  # drain what earlier tests left
-    driver.get(f"{viewer_url}/dataset/{DATASET}")
-    kpis = wait_for(lambda: driver.find_element(By.ID, "dataset-kpis"), timeout=30,
+    driver.get(f"{viewer_url}/dataset/{PAYROLL}")
+    kpis = wait_for(lambda: driver.find_element(By.ID, DATASET.kpis), timeout=30,
                     what="the KPI cards")
     wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, ".js-plotly-plot"),
              what="the charts")
     assert "viewer: DP releases only" in driver.find_element(By.TAG_NAME, "body").text
 
     # the note under the mean of salary: the clamped and the missing share, with badges
-    note = by_dash_id(driver, type="dataset-disclosure", name="summary:mean:salary")
+    note = by_dash_id(driver, pattern(DATASET.disclosure, "summary:mean:salary"))
     card = note.find_element(By.XPATH, "./ancestor::div[contains(@class,'card-body')][1]")
     assert "Mean of salary" in card.text and "95% CI" in card.text
     shown = NOTE.search(note.text)
@@ -209,19 +159,19 @@ def test_the_clamped_share_and_its_warning_are_next_to_the_numbers(
     assert all(re.fullmatch(r"noise: (low|medium|high)", b.text) for b in badges)
 
     # the warning leads the page
-    warnings = driver.find_element(By.ID, "dataset-quality-warnings").text
+    warnings = driver.find_element(By.ID, DATASET.quality_warnings).text
     said = WARNING.search(warnings)
     assert said and in_range(said.group(1)), warnings
     assert "raise the bound if such values are real" in warnings
 
     # the Data quality table lists the share with its 95% interval
-    table = driver.find_element(By.ID, "dataset-quality-table").text
+    table = driver.find_element(By.ID, DATASET.quality_table).text
     assert re.search(r"salary above the upper bound \d+% noise: \w+ 95% CI \d+% to \d+%",
                      table), table
 
     # quantiles: with a rough range, or not at all; never both and never a "95% CI"
     source = driver.page_source
-    quantiles = driver.find_elements(By.CSS_SELECTOR, "[id*='dataset-quantiles']")
+    quantiles = driver.find_elements(By.CSS_SELECTOR, f"[id*='{DATASET.quantiles}']")
     too_few = "Too few rows to quote quantiles" in source
     assert not (quantiles and too_few)
     for item in (q.text for q in quantiles):
@@ -229,7 +179,7 @@ def test_the_clamped_share_and_its_warning_are_next_to_the_numbers(
         assert "95% CI" not in item.replace("not a 95% interval", "")
         assert "noise scale" not in item
     # the reading text claims what the intervals cover, and no more
-    reading = driver.find_element(By.ID, "dataset-how-interval").get_attribute("textContent")
+    reading = driver.find_element(By.ID, DATASET.how_interval).get_attribute("textContent")
     assert "covers the noise added to the value" in reading
     assert "does not cover" in reading
     assert "covers the true value" not in source
@@ -238,17 +188,17 @@ def test_the_clamped_share_and_its_warning_are_next_to_the_numbers(
     # the summary's CSV export carries the share and the warning
     for old in download_dir.glob("*.csv"):
         old.unlink()
-    button = by_dash_id(driver, type="dataset-export", name="summary")
+    button = by_dash_id(driver, pattern(DATASET.export, Kind.SUMMARY))
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'});"
                           "arguments[0].click();", button)
     path = wait_for(lambda: next(iter(download_dir.glob("*.csv")), None), timeout=20,
                     what="the summary's CSV")
     rows = list(csv.DictReader(io.StringIO(Path(path).read_text(encoding="utf-8"))))
-    [share] = [r for r in rows if r["metric"] == "clamped_high_share"
+    [share] = [r for r in rows if r["metric"] == Metric.CLAMPED_HIGH_SHARE
                and r["column"] == "salary"]
     assert PLAUSIBLE[0] <= float(share["value"]) <= PLAUSIBLE[1]
     assert share["lower_95"] and share["upper_95"] and share["noise_impact"].startswith("noise")
-    assert any(WARNING.search(r["note"]) for r in rows if r["metric"] == "insight")
+    assert any(WARNING.search(r["note"]) for r in rows if r["metric"] == INSIGHT)
     time.sleep(1.0)  # a few refresh polls
     assert severe_console_errors(driver) == []
 
@@ -261,7 +211,7 @@ def releases(published: dict[str, Any], *extra: str) -> str:
     env.update({"PA_STORE_URL": published["url"],
                 "PA_STATE_DIR": str(published["state"] / "pa")})
     proc = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "releases", "--dataset", DATASET, *extra],
+        [sys.executable, "-m", "flows.cli", "releases", "--dataset", PAYROLL, *extra],
         env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -272,10 +222,10 @@ def test_the_releases_command_holds_the_share_and_the_warning(
     published: dict[str, Any]
 ) -> None:
     data = json.loads(releases(published, "--json"))
-    [quality] = [r for r in data["releases"] if r["analysis"] == "quality"]
+    [quality] = [r for r in data["releases"] if r["analysis"] == Kind.QUALITY]
     assert quality["name"] == "quality" and quality["epsilon"] > 0
     [share] = [v for v in quality["values"]
-               if v["metric"] == "clamped_high_share" and v["column"] == "salary"]
+               if v["metric"] == Metric.CLAMPED_HIGH_SHARE and v["column"] == "salary"]
     assert PLAUSIBLE[0] <= share["value"] <= PLAUSIBLE[1]
     assert share["lower"] <= share["value"] <= share["upper"]
     said = [m for m in map(WARNING.search, quality["insights"]) if m]

@@ -21,9 +21,9 @@ from __future__ import annotations
 import csv
 import os
 import re
+import shutil
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -32,61 +32,29 @@ from typing import Any
 
 import pytest
 from selenium.webdriver.common.by import By
-from werkzeug.serving import make_server
 
-from analytics.queries import ReadOnlyStore
-from analytics.store import AggregateStore
-from dashboard.app import create_app
-from dashboard.passwords import MIN_ITERATIONS, hash_password
-from dashboard.settings import DashboardSettings
-from tests.browser.support import ROOT, log_in, screenshot, severe_console_errors, wait_for
+from analytics.store import AggregateStore, ReadOnlyStore
+from dashboard.ids import BUDGET, DATASET, OPERATOR_PAGES, OVERVIEW, PIPELINE
+from tests.browser.support import (
+    ROOT,
+    screenshot,
+    served_with_users,
+    severe_console_errors,
+    wait_for,
+)
 from tests.integration.conftest import prefect_server  # noqa: F401 - a session fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-DATASET = "staff"
+STAFF = "staff"
+#: its k is 5: the 3 rows of site 'Outpost' form a class smaller than k
+CONTRACT = Path(__file__).resolve().parent / "contracts" / f"{STAFF}.yaml"
 ROWS = 9_973
 SUPPRESSED = 3
-K = 5
 #: the exact row count, as a number of its own (not inside a hex etag, a run id or 0.9973)
 EXACT_ROWS = re.compile(r"(?<![\w.])9,?973(?!\w)")
 #: any word about suppressed rows ("suppress_callback_exceptions" of Dash's config is not)
 SUPPRESSION = re.compile(r"suppress(ed|ion|ing)", re.IGNORECASE)
-
-CONTRACT = f"""\
-dataset: {DATASET}
-version: 1
-description: Hours per person and site (acceptance test of the two audiences).
-privacy_unit: person_id
-max_rows_per_unit: 2          # every person has 4 rows: the release sees at most 2 of each
-budget:
-  epsilon_cap: 10.0
-  delta: 1.0e-6
-  epsilon_per_release: 1.0
-anonymity:
-  k: {K}                        # the 3 rows of site 'Outpost' form a class smaller than k
-columns:
-  person_id:
-    role: identifier
-    type: string
-    action: pseudonymize
-  site:
-    role: quasi_identifier
-    type: string
-  team:
-    role: dimension
-    type: string
-    keys: [Atlas, Borealis]
-  hours:
-    role: measure
-    type: float
-    bounds: [0, 60]
-analyses:
-  - kind: summary
-  - kind: comparison
-    measure: hours
-    by: team
-"""
 
 
 def write_rows(path: Path) -> Path:
@@ -111,8 +79,8 @@ def processed(tmp_path_factory: pytest.TempPathFactory,
     state = tmp_path_factory.mktemp("two-audiences")
     contracts = state / "contracts"
     contracts.mkdir()
-    contract = contracts / f"{DATASET}.yaml"
-    contract.write_text(CONTRACT)
+    contract = contracts / f"{STAFF}.yaml"
+    shutil.copy(CONTRACT, contract)
     src = write_rows(state / "hours-2025.csv")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PA_")}
     env.update({
@@ -121,14 +89,14 @@ def processed(tmp_path_factory: pytest.TempPathFactory,
         "PA_PSEUDONYM_KEY": "test-pseudonym-key-" + uuid.uuid4().hex,
     })
     proc = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "process", str(src), "--dataset", DATASET,
+        [sys.executable, "-m", "flows.cli", "process", str(src), "--dataset", STAFF,
          "--contract", str(contract)],
         env=env, cwd=ROOT, capture_output=True, text=True, timeout=400, check=False,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     url = f"sqlite:///{state / 'pa' / 'aggregates.db'}"
     with ReadOnlyStore(url) as store:
-        [run] = store.runs(dataset=DATASET)
+        [run] = store.runs(dataset=STAFF)
         assert run.status == "completed", run.reason
         # the design of the data: these are the exact operator counts
         assert (run.rows_in, run.rows_suppressed, run.rows_out) == (ROWS, SUPPRESSED,
@@ -136,45 +104,18 @@ def processed(tmp_path_factory: pytest.TempPathFactory,
     # an operator raises the cap (`privacy-analytics budget set ... --force`): a weakening
     # change of the guarantee, which the budget page must show to viewers
     with AggregateStore(url) as writer:
-        writer.set_terms(DATASET, reason="second survey wave approved", actor="otto",
+        writer.set_terms(STAFF, reason="second survey wave approved", actor="otto",
                          force=True, epsilon_cap=12.0)
     yield {"url": url, "env": env, "state": state}
 
 
 @pytest.fixture(scope="module")
 def dashboard(processed: dict[str, Any]) -> Iterator[str]:
-    """The dashboard on loopback with a users file: a viewer and an operator."""
-    users = processed["state"] / "users.yaml"
-    users.write_text(
-        "users:\n"
-        f"  - name: vera\n    role: viewer\n"
-        f"    password_hash: {hash_password('vera-pw', MIN_ITERATIONS)}\n"
-        f"  - name: otto\n    role: operator\n"
-        f"    password_hash: {hash_password('otto-pw', MIN_ITERATIONS)}\n"
-        f"    upload_datasets: [{DATASET}]\n"
-    )
-    settings = DashboardSettings(store_url=processed["url"], users_file=users,
-                                 refresh_seconds=0.5)
-    server = make_server("127.0.0.1", 0, create_app(settings).server, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
-
-
-@pytest.fixture
-def as_viewer(driver: Any) -> Iterator[Any]:
-    log_in(driver, "vera")
-    yield driver
-    log_in(driver, None)
-
-
-@pytest.fixture
-def as_operator(driver: Any) -> Iterator[Any]:
-    log_in(driver, "otto")
-    yield driver
-    log_in(driver, None)
+    """The dashboard on loopback with a users file: a viewer and an operator (``as_viewer``,
+    ``as_operator``)."""
+    with served_with_users(processed["url"], processed["state"], refresh_seconds=0.5,
+                           viewers=("vera",), operators={"otto": [STAFF]}) as base:
+        yield base
 
 
 def leaks(text: str) -> list[str]:
@@ -191,9 +132,9 @@ def page_text(driver: Any) -> str:
 
 
 VIEWER_PAGES = [
-    ("overview", "/", "overview-content", "People (DP)"),
-    ("dataset", f"/dataset/{DATASET}", "dataset-content", "Comparison"),
-    ("budget", "/budget", "budget-content", "Changes to the guarantee"),
+    (OVERVIEW, "/", "People (DP)"),
+    (DATASET, f"/dataset/{STAFF}", "Comparison"),
+    (BUDGET, "/budget", "Changes to the guarantee"),
 ]
 
 
@@ -205,15 +146,15 @@ def test_viewer_pages_and_exports_show_no_exact_counts(
     for old in download_dir.iterdir():
         old.unlink()
     downloads = 0
-    for name, path, content_id, expect in VIEWER_PAGES:
+    for page, path, expect in VIEWER_PAGES:
         driver.get(dashboard + path)
-        wait_for(lambda c=content_id, e=expect: e in driver.find_element(By.ID, c).text,
+        wait_for(lambda c=page.content, e=expect: e in driver.find_element(By.ID, c).text,
                  timeout=30, what=f"'{expect}' on {path}")
-        if name == "dataset":
+        if page is DATASET:
             wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, ".js-plotly-plot"),
                      what="the charts")
-        if name == "budget":  # the raised cap, shown as a weakening of the guarantee
-            weakened = driver.find_element(By.ID, f"budget-{DATASET}-weakened").text
+        if page is BUDGET:  # the raised cap, shown as a weakening of the guarantee
+            weakened = driver.find_element(By.ID, BUDGET.of_dataset(STAFF).weakened).text
             assert "ε cap 10 → 12" in weakened and "otto" in weakened
             assert "second survey wave approved" in weakened
             row = driver.find_element(By.CSS_SELECTOR, "tr.table-danger")
@@ -222,13 +163,13 @@ def test_viewer_pages_and_exports_show_no_exact_counts(
         text = page_text(driver)
         assert "viewer: DP releases only" in text
         assert not leaks(text), f"{path} shows exact operator counts: {leaks(text)}"
-        footer = driver.find_element(By.ID, f"{name}-footer").text
+        footer = driver.find_element(By.ID, page.footer).text
         assert "differentially private" in footer and "exact" not in footer.replace(
             "No exact count", "")
         nav = {(a.get_attribute("href") or "").removeprefix(dashboard)
                for a in driver.find_elements(By.CSS_SELECTOR, ".navbar a.nav-link")}
         assert "/pipeline" not in nav and "/upload" not in nav
-        screenshot(driver, f"viewer-{name}")
+        screenshot(driver, f"viewer-{page.name}")
         # every "Download CSV" a viewer has on this page
         for button in driver.find_elements(By.XPATH, "//button[text()='Download CSV']"):
             driver.execute_script("arguments[0].scrollIntoView({block: 'center'});"
@@ -249,22 +190,22 @@ def test_viewer_pages_and_exports_show_no_exact_counts(
 def test_a_viewer_opening_the_runs_page_gets_no_data(as_viewer: Any, dashboard: str) -> None:
     driver = as_viewer
     severe_console_errors(driver)
-    for page in ("pipeline", "upload"):
-        driver.get(f"{dashboard}/{page}")
-        refusal = wait_for(lambda p=page: driver.find_element(By.ID, f"{p}-forbidden"),
-                           timeout=20, what=f"the refusal on /{page}")
+    for page in OPERATOR_PAGES:
+        driver.get(f"{dashboard}/{page.name}")
+        refusal = wait_for(lambda p=page: driver.find_element(By.ID, p.forbidden),
+                           timeout=20, what=f"the refusal on /{page.name}")
         assert "Not available to your role" in refusal.text
         time.sleep(1.0)
         assert not leaks(page_text(driver))
-        assert not driver.find_elements(By.ID, f"{page}-content")
-        screenshot(driver, f"viewer-{page}-refused")
+        assert not driver.find_elements(By.ID, page.id("content"))
+        screenshot(driver, f"viewer-{page.name}-refused")
     assert severe_console_errors(driver) == []
 
 
 def test_the_releases_command_shows_no_exact_counts(processed: dict[str, Any]) -> None:
     for extra in ([], ["--json"]):
         proc = subprocess.run(
-            [sys.executable, "-m", "flows.cli", "releases", "--dataset", DATASET, *extra],
+            [sys.executable, "-m", "flows.cli", "releases", "--dataset", STAFF, *extra],
             env=processed["env"], cwd=ROOT, capture_output=True, text=True, timeout=120,
             check=False,
         )
@@ -282,13 +223,13 @@ def test_an_operator_sees_the_exact_counts_on_the_runs_page(as_operator: Any,
     driver = as_operator
     severe_console_errors(driver)
     driver.get(f"{dashboard}/pipeline")
-    runs = wait_for(lambda: driver.find_element(By.ID, "pipeline-runs"), timeout=30,
+    runs = wait_for(lambda: driver.find_element(By.ID, PIPELINE.runs), timeout=30,
                     what="the runs table")
     wait_for(lambda: "9,973 in" in runs.text, what="the exact rows in")
     assert f"{SUPPRESSED} suppressed" in runs.text and "9,970 out" in runs.text
-    banner = driver.find_element(By.ID, "pipeline-operator-banner").text
+    banner = driver.find_element(By.ID, PIPELINE.operator_banner).text
     assert "exact" in banner and "Operator information" in banner
-    footer = driver.find_element(By.ID, "pipeline-footer").text
+    footer = driver.find_element(By.ID, PIPELINE.footer).text
     assert "exact" in footer and "Every figure on this page is a differentially" not in footer
     nav = {(a.get_attribute("href") or "").removeprefix(dashboard)
            for a in driver.find_elements(By.CSS_SELECTOR, ".navbar a.nav-link")}

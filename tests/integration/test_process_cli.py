@@ -8,8 +8,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from analytics.records import ObjectVersion
-from analytics.store import AggregateStore
+from analytics.store import AggregateStore, ObjectVersion
 from flows.cli import main
 from flows.demo import write_employee_csv
 from tests.integration.conftest import settings_for
@@ -39,7 +38,7 @@ def test_process_publishes_and_minimises(
     assert report["rows_in"] == 1000
 
     store = AggregateStore(pa.aggregate_store_url)
-    from analytics.queries import ReadOnlyStore
+    from analytics.store import ReadOnlyStore
 
     ro = ReadOnlyStore(pa.aggregate_store_url)
     [ds] = [d for d in ro.datasets() if d.name == "employees"]
@@ -58,7 +57,7 @@ def test_same_object_version_publishes_once(pa, tmp_path: Path) -> None:
     os.environ["PA_KEEP_RAW"] = "true"
     try:
         assert main(["process", str(src), "--dataset", "employees"]) == 0
-        from analytics.queries import ReadOnlyStore
+        from analytics.store import ReadOnlyStore
 
         ro = ReadOnlyStore(settings_for({}).aggregate_store_url)
         spent_once = ro.budget("employees").epsilon_spent
@@ -126,7 +125,7 @@ def test_one_bad_value_and_one_outside_the_keys_still_publish(pa, tmp_path: Path
     assert canary not in text and typo not in text
     rules = {(r["rule"], r["column"]): r["failed_count"] for r in json.loads(text)["validation_rules"]}
     assert rules[("type", "efficiency")] == 1 and rules[("in_keys", "team")] == 1
-    from analytics.queries import ReadOnlyStore
+    from analytics.store import ReadOnlyStore
 
     [run] = ReadOnlyStore(pa.aggregate_store_url).runs(limit=1, dataset="employees")
     assert run.status == "completed" and run.values_nulled == 2
@@ -155,7 +154,7 @@ def test_the_release_reads_the_rows_suppression_removes(pa, tmp_path: Path) -> N
     assert main(["process", str(src), "--dataset", "smallclasses"]) == 0
     masked = next((pa.objects_dir / "masked" / "smallclasses").glob("*.parquet"))
     assert pl.read_parquet(masked).height == 1_000  # the small classes are suppressed there
-    from analytics.queries import ReadOnlyStore
+    from analytics.store import ReadOnlyStore
 
     values = ReadOnlyStore(pa.aggregate_store_url).latest_values("smallclasses")
     [count] = [v for v in values if v.metric == "count" and not v.group]
@@ -187,7 +186,7 @@ def test_pinned_terms_refuse_a_changed_contract_until_budget_set(pa, tmp_path: P
     assert main(["budget", "set", "employees", "--epsilon-cap", "60", "--force",
                  "--reason", "the board approved more files", "--actor", "ops"]) == 0  # fmt: skip
     assert main(["process", str(second), "--dataset", "employees"]) == 0
-    from analytics.queries import ReadOnlyStore
+    from analytics.store import ReadOnlyStore
 
     changes = ReadOnlyStore(pa.aggregate_store_url).terms_changes("employees")
     [raised] = [c for c in changes if c.actor == "ops"]
@@ -219,7 +218,7 @@ def test_exhausted_budget_still_masks_but_refuses_the_release(pa, tmp_path: Path
     assert "budget" in err and "remaining" in err and "pending" in err
     masked = [p.name for p in (pa.objects_dir / "masked" / "employees").glob("second-*.parquet")]
     assert masked, "the file is still validated and masked"
-    from analytics.queries import ReadOnlyStore
+    from analytics.store import ReadOnlyStore
 
     ro = ReadOnlyStore(pa.aggregate_store_url)
     assert ro.budget("employees").epsilon_spent <= 1.5 + 1e-9

@@ -8,15 +8,15 @@ import json
 import time
 import urllib.error
 import urllib.request
+import uuid
+from datetime import timedelta
 from typing import Any
 from urllib.parse import quote_plus
 
 import pytest
 from minio import Minio
 
-from analytics.queries import ReadOnlyStore
-from analytics.records import ObjectVersion
-from analytics.store import AggregateStore
+from analytics.store import AggregateStore, ObjectVersion, ReadOnlyStore
 from flows.demo import employee_frame
 from tests.integration.conftest import Service, make_pa_env, settings_for, wait_until
 
@@ -215,6 +215,24 @@ def test_sweep_alone_processes_unannounced_objects(svc: dict[str, Any]) -> None:
 
     run_deployment("sweep-landing/sweep-landing", timeout=0)
     wait_until(lambda: _published(svc, obj), 150, "publication through the sweep")
+
+
+def test_overlapping_sweeps_start_one_run_per_object(svc: dict[str, Any]) -> None:
+    """Two sweeps that both find an object unprocessed (its run not visible to either yet)
+    start one run for it, not two: the idempotency key of flows.sweep.start_runs."""
+    from prefect.client.orchestration import get_client
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    from flows.objectstore import ObjectInfo
+    from flows.sweep import start_runs
+
+    key = f"landing/employees/never-there-{uuid.uuid4().hex[:8]}.csv"
+    info = ObjectInfo(svc["env"]["PA_S3_BUCKET"], key, "0" * 32, 10)
+    assert run_coro_as_sync(start_runs([info, info], timedelta(hours=1))) == 2
+    assert run_coro_as_sync(start_runs([info], timedelta(hours=1))) == 1
+    with get_client(sync_client=True) as client:
+        runs = [r for r in client.read_flow_runs(limit=200) if (r.parameters or {}).get("key") == key]
+    assert len(runs) == 1, [r.state_name for r in runs]
 
 
 def test_bad_object_from_s3_is_quarantined(svc: dict[str, Any]) -> None:

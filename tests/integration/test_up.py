@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from analytics.records import ObjectVersion
-from analytics.store import AggregateStore
+from analytics.store import AggregateStore, ObjectVersion
 from flows.demo import write_employee_csv
 from flows.objectstore import file_digest
 from tests.browser.conftest import download_dir, driver  # noqa: F401 - shared fixtures

@@ -2,7 +2,7 @@
 coverage counted over repeated releases of one file.
 
 :func:`truths` is an independent, plain-polars reading of what the catalogue says each value
-is (see ``analytics.catalogue``): a measure's values clamped to its public bounds; sums and
+is (see ``analytics.analyses``): a measure's values clamped to its public bounds; sums and
 means over the values that are present (``missing: allow``) or over every row with blanks
 counting as the public fill value (``missing: fill``); groups of public keys only (a row
 whose key is not in the contract is not released); trends over the public periods; Pearson r
@@ -35,7 +35,7 @@ from typing import Any
 
 import polars as pl
 
-from analytics.catalogue import plan_analyses
+from analytics.analyses import plan_analyses
 from analytics.trends import is_integer_time, period_label, period_ordinal_expr, public_periods
 from privacy.budget import PrivacyLoss
 from privacy.contract import (

@@ -9,8 +9,8 @@ import numpy as np
 import polars as pl
 import pytest
 
+from analytics.analyses import plan_release, release_analyses
 from analytics.bounds import candidate_edges, cell_expr, pick_bounds
-from analytics.catalogue import plan_release, release_analyses
 from privacy.budget import PrivacyLoss
 from privacy.contract import AutoBounds, Contract, parse_contract
 from privacy.results import ReleaseSet
@@ -77,12 +77,23 @@ def test_the_bounds_are_released_and_charged(unit: bool) -> None:
     [bounds] = [r for r in rs.releases if r.analysis == "bounds"]
     assert bounds.loss is not None and bounds.loss.epsilon == pytest.approx(0.1, rel=1e-6)
     assert rs.loss.epsilon == pytest.approx(1.0, rel=1e-6)
-    [lo], [hi] = _values(rs, "clamp_lower"), _values(rs, "clamp_upper")
-    # the grid cells around the values (a thin top cell may be cut: a bias the quality shares show)
-    assert 10 <= lo <= 25.1 and 63.1 <= hi <= 126
     assert any("were clamped to" in s for s in bounds.insights)
     [mean] = _values(rs, "mean")
     assert 45 < mean < 55
+    # The estimate is noisy: most releases pick the grid cells around the values (a thin top
+    # cell may be cut: a bias the quality shares show); about 1 in 12 reaches a cell or two
+    # further up. Checked over repeats: 92 of 100 expected, 80 is 4.5 standard errors below.
+    plan = plan_release(frame.lazy(), _contract(unit=unit), LOSS)
+    try:
+        near = 0
+        for _ in range(100):
+            again = plan.run()
+            [lo], [hi] = _values(again, "clamp_lower"), _values(again, "clamp_upper")
+            assert lo <= 25.1 and hi >= 63.1, (lo, hi)  # never well inside the values
+            near += lo >= 10 and hi <= 126
+    finally:
+        plan.close()
+    assert near >= 80, f"{near} of 100 releases estimated bounds near the values"
 
 
 def test_intervals_cover_the_mean_as_defined_with_auto_bounds() -> None:

@@ -32,6 +32,7 @@ import hashlib
 import math
 import random
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -45,6 +46,7 @@ from tests.unit.analytics.coverage import (
     bound_at_quantile,
     measure_coverage,
 )
+from tests.unit.contracts import contract_of
 
 #: kinds every dataset publishes with an interval (besides contrasts)
 COMMON = ("count", "sum", "mean", "present", "missing_share", "clamped_high_share")
@@ -101,6 +103,28 @@ def _per_interval_at_least_nominal(cov: Coverage) -> None:
 HR_FIELDS = ["Human_Resources", "Life_Sciences", "Marketing", "Medical", "Other", "Technical_Degree"]
 
 
+def budget(per_release: float) -> dict[str, float]:
+    """The calibration contracts' budget: caps no repeat reaches, ``per_release`` each."""
+    return {"epsilon_cap": 1e6, "delta": 1e-6, "epsilon_per_release": per_release}
+
+
+def one_row_per_person(
+    dataset: str, columns: dict[str, Any], analyses: list[dict[str, Any]], *, per_release: float
+) -> Contract:
+    """A calibration contract of a file of at most 5000 rows, one per person."""
+    return contract_of(dataset, columns, analyses, max_rows_per_unit=1, max_rows_per_file=5000,
+                       budget=budget(per_release))
+
+
+def hr_measures(lo: float, hi: float) -> dict[str, Any]:
+    """The measures of the HR attrition file, MonthlyIncome's public bounds ``lo``, ``hi``."""
+    return {
+        "MonthlyIncome": {"role": "measure", "type": "integer", "bounds": [lo, hi]},
+        "TotalWorkingYears": {"role": "measure", "type": "integer", "bounds": [0, 40]},
+        "Age": {"role": "measure", "type": "integer", "bounds": [18, 60]},
+    }
+
+
 def hr_variant(real_datasets: Path) -> tuple[pl.DataFrame, tuple[float, float]]:
     """HR attrition with 15% of MonthlyIncome blanked (seed 7), and MonthlyIncome's public
     bounds at its 5th and 90th percentiles (about 5% clamped low, 10% high)."""
@@ -124,25 +148,15 @@ def test_hr_attrition_intervals_are_calibrated(real_datasets: Path) -> None:
     an income); the correlation runs over the rows where both measures are present."""
     df, (lo, hi) = hr_variant(real_datasets)
     assert df.filter(pl.col("EducationField") == "Human_Resources").height < 50
-    contract = Contract.model_validate(
-        {
-            "dataset": "hr",
-            "rows_are_people": True,
-            "max_rows_per_unit": 1,
-            "max_rows_per_file": 5000,
-            "budget": {"epsilon_cap": 1e6, "delta": 1e-6, "epsilon_per_release": 4.0},
-            "columns": {
-                "EducationField": {"role": "dimension", "keys": HR_FIELDS},
-                "MonthlyIncome": {"role": "measure", "type": "integer", "bounds": [lo, hi]},
-                "TotalWorkingYears": {"role": "measure", "type": "integer", "bounds": [0, 40]},
-                "Age": {"role": "measure", "type": "integer", "bounds": [18, 60]},
-            },
-            "analyses": [
-                {"kind": "summary"},
-                {"kind": "comparison", "measure": "MonthlyIncome", "by": "EducationField"},
-                {"kind": "correlation", "measures": ["MonthlyIncome", "Age"]},
-            ],
-        }
+    contract = one_row_per_person(
+        "hr",
+        {"EducationField": {"role": "dimension", "keys": HR_FIELDS}, **hr_measures(lo, hi)},
+        [
+            {"kind": "summary"},
+            {"kind": "comparison", "measure": "MonthlyIncome", "by": "EducationField"},
+            {"kind": "correlation", "measures": ["MonthlyIncome", "Age"]},
+        ],
+        per_release=4.0,
     )
     cov = measure_coverage(df, contract, HR_REPEATS, _case_by_group({"Human_Resources"}))
     _report(cov, "hr")
@@ -181,24 +195,15 @@ def test_covid_testing_intervals_are_calibrated_with_a_privacy_unit(real_dataset
     every row); the quality shares are averages over people of their rows' shares."""
     df, (lo, hi) = covid_variant(real_datasets)
     assert df.group_by("subject_id").len()["len"].max() == 20  # (kept by the seed)
-    contract = Contract.model_validate(
+    contract = contract_of(
+        "covid",
         {
-            "dataset": "covid",
-            "privacy_unit": "subject_id",
-            "max_rows_per_unit": 20,
-            "max_rows_per_file": 20000,
-            "budget": {"epsilon_cap": 1e6, "delta": 1e-6, "epsilon_per_release": 8.0},
-            "columns": {
-                "subject_id": {"role": "identifier", "action": "pseudonymize"},
-                "result": {"role": "dimension", "keys": ["negative", "positive", "invalid"]},
-                "ct_result": {"role": "measure", "type": "float", "bounds": [0, 45]},
-                "rec_ver_tat": {"role": "measure", "type": "float", "bounds": [lo, hi]},
-            },
-            "analyses": [
-                {"kind": "summary"},
-                {"kind": "comparison", "measure": "rec_ver_tat", "by": "result"},
-            ],
-        }
+            "result": {"role": "dimension", "keys": ["negative", "positive", "invalid"]},
+            "ct_result": {"role": "measure", "type": "float", "bounds": [0, 45]},
+            "rec_ver_tat": {"role": "measure", "type": "float", "bounds": [lo, hi]},
+        },
+        [{"kind": "summary"}, {"kind": "comparison", "measure": "rec_ver_tat", "by": "result"}],
+        unit="subject_id", max_rows_per_unit=20, max_rows_per_file=20000, budget=budget(8.0),
     )
     cov = measure_coverage(df, contract, COVID_REPEATS, _case_by_group(set()))
     _report(cov, "covid")
@@ -226,33 +231,28 @@ def test_wage_survey_trend_comparison_and_correlation_are_calibrated(real_datase
     df, (lo, hi) = wage_variant(real_datasets)
     races = sorted(df["race"].unique().to_list())
     marital = sorted(df["maritl"].unique().to_list())
-    contract = Contract.model_validate(
+    contract = one_row_per_person(
+        "wages",
         {
-            "dataset": "wages",
-            "rows_are_people": True,
-            "max_rows_per_unit": 1,
-            "max_rows_per_file": 5000,
-            "budget": {"epsilon_cap": 1e6, "delta": 1e-6, "epsilon_per_release": 8.0},
-            "columns": {
-                "year": {
-                    "role": "time",
-                    "type": "integer",
-                    "granularity": "year",
-                    "periods": {"start": 2003, "end": 2009},
-                },
-                "race": {"role": "dimension", "keys": races},
-                "maritl": {"role": "dimension", "keys": marital},
-                "wage": {"role": "measure", "type": "float", "bounds": [lo, hi]},
-                "age": {"role": "measure", "type": "integer", "bounds": [18, 80]},
+            "year": {
+                "role": "time",
+                "type": "integer",
+                "granularity": "year",
+                "periods": {"start": 2003, "end": 2009},
             },
-            "analyses": [
-                {"kind": "summary"},
-                {"kind": "trend", "time": "year", "measures": ["wage", "age"]},
-                {"kind": "comparison", "measure": "wage", "by": "race"},
-                {"kind": "comparison", "measure": "age", "by": "maritl"},
-                {"kind": "correlation", "measures": ["wage", "age"]},
-            ],
-        }
+            "race": {"role": "dimension", "keys": races},
+            "maritl": {"role": "dimension", "keys": marital},
+            "wage": {"role": "measure", "type": "float", "bounds": [lo, hi]},
+            "age": {"role": "measure", "type": "integer", "bounds": [18, 80]},
+        },
+        [
+            {"kind": "summary"},
+            {"kind": "trend", "time": "year", "measures": ["wage", "age"]},
+            {"kind": "comparison", "measure": "wage", "by": "race"},
+            {"kind": "comparison", "measure": "age", "by": "maritl"},
+            {"kind": "correlation", "measures": ["wage", "age"]},
+        ],
+        per_release=8.0,
     )
     small = {"4. Other", "3. Widowed"}
     for column, key in (("race", "4. Other"), ("maritl", "3. Widowed")):

@@ -1,7 +1,7 @@
 """Comparisons' differences and ratios: simultaneous 95% intervals, calibrated family-wise.
 
 What "coverage" means for these kinds (decided here, documented in
-``analytics.catalogue._Builder.contrasts``): in 95% of releases EVERY difference and EVERY
+``analytics.analyses.comparison.pairwise_contrasts``): in 95% of releases EVERY difference and EVERY
 ratio interval of a comparison covers its value at once. That is what the dashboard says
 ("together they all cover their noise in 95 of 100 releases"), each single interval then
 covers at least 95% of the time (what it says of any 95% interval), and a sentence that
@@ -24,9 +24,14 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from privacy.contract import Contract
 from tests.unit.analytics.coverage import CONTRASTS, Key, measure_coverage
-from tests.unit.analytics.test_calibration import HR_FIELDS, _report, hr_variant
+from tests.unit.analytics.test_calibration import (
+    HR_FIELDS,
+    _report,
+    hr_measures,
+    hr_variant,
+    one_row_per_person,
+)
 
 REPEATS = 200
 
@@ -40,29 +45,22 @@ def test_differences_and_ratios_are_simultaneous_95_percent_intervals(real_datas
     df, (lo, hi) = hr_variant(real_datasets)
     raw = pl.read_csv(Path(real_datasets) / "hr_attrition.csv")
     df = df.with_columns(raw.select("Department", "JobRole", "MaritalStatus"))
-    contract = Contract.model_validate(
+    contract = one_row_per_person(
+        "hr",
         {
-            "dataset": "hr",
-            "rows_are_people": True,
-            "max_rows_per_unit": 1,
-            "max_rows_per_file": 5000,
-            "budget": {"epsilon_cap": 1e6, "delta": 1e-6, "epsilon_per_release": 8.0},
-            "columns": {
-                "EducationField": {"role": "dimension", "keys": HR_FIELDS},
-                "Department": {"role": "dimension", "keys": _keys(df, "Department")},
-                "JobRole": {"role": "dimension", "keys": _keys(df, "JobRole")},
-                "MaritalStatus": {"role": "dimension", "keys": _keys(df, "MaritalStatus")},
-                "MonthlyIncome": {"role": "measure", "type": "integer", "bounds": [lo, hi]},
-                "TotalWorkingYears": {"role": "measure", "type": "integer", "bounds": [0, 40]},
-                "Age": {"role": "measure", "type": "integer", "bounds": [18, 60]},
-            },
-            "analyses": [
-                {"kind": "comparison", "measure": "MonthlyIncome", "by": "EducationField"},
-                {"kind": "comparison", "measure": "Age", "by": "Department"},
-                {"kind": "comparison", "measure": "TotalWorkingYears", "by": "JobRole"},
-                {"kind": "comparison", "measure": "Age", "by": "MaritalStatus"},
-            ],
-        }
+            "EducationField": {"role": "dimension", "keys": HR_FIELDS},
+            "Department": {"role": "dimension", "keys": _keys(df, "Department")},
+            "JobRole": {"role": "dimension", "keys": _keys(df, "JobRole")},
+            "MaritalStatus": {"role": "dimension", "keys": _keys(df, "MaritalStatus")},
+            **hr_measures(lo, hi),
+        },
+        [
+            {"kind": "comparison", "measure": "MonthlyIncome", "by": "EducationField"},
+            {"kind": "comparison", "measure": "Age", "by": "Department"},
+            {"kind": "comparison", "measure": "TotalWorkingYears", "by": "JobRole"},
+            {"kind": "comparison", "measure": "Age", "by": "MaritalStatus"},
+        ],
+        per_release=8.0,
     )
 
     def case(key: Key) -> str | None:

@@ -10,7 +10,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from analytics.catalogue import QUALITY_SHARE, plan_analyses
+from analytics.analyses import QUALITY_SHARE, plan_analyses
 from privacy.budget import PrivacyLoss
 from privacy.contract import Contract
 from privacy.results import PublishedValue, ReleaseSet

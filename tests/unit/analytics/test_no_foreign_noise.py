@@ -51,6 +51,6 @@ def test_the_scan_would_catch_an_offender(tmp_path: Path) -> None:
 
 
 def test_releases_go_through_opendp() -> None:
-    text = (ROOT / "privacy" / "release.py").read_text(encoding="utf-8")
+    text = (ROOT / "privacy" / "release" / "engine.py").read_text(encoding="utf-8")
     assert "make_private_lazyframe" in text
     assert ".map(self._d_in)" in text  # every measurement's loss comes from its privacy map

@@ -8,9 +8,10 @@ import statistics
 
 import polars as pl
 
-from analytics.catalogue import plan_analyses
+from analytics.analyses import plan_analyses
 from privacy.budget import PrivacyLoss
 from privacy.contract import Contract
+from tests.unit.contracts import contract_of, monthly_days
 
 K = 4
 REPEATS = 200
@@ -77,18 +78,8 @@ def test_trend_sentences_leave_out_periods_the_range_covers_in_part() -> None:
     hold fewer days of rows, so the sentence compares February with November."""
     from analytics.trends import partial_periods
 
-    contract = Contract.model_validate(
-        {
-            "dataset": "days",
-            "rows_are_people": True,
-            "budget": {"epsilon_cap": 1000},
-            "columns": {
-                "day": {"role": "time", "type": "date", "granularity": "month",
-                        "periods": {"start": "2025-01-15", "end": "2025-12-10"}},
-            },
-            "analyses": [{"kind": "trend", "time": "day"}],
-        }
-    )
+    contract = contract_of("days", {"day": monthly_days("2025-01-15", "2025-12-10")},
+                           [{"kind": "trend", "time": "day"}], budget={"epsilon_cap": 1000})
     assert partial_periods(contract.columns["day"]) == {2025 * 12, 2025 * 12 + 11}
     whole = contract.model_copy(
         update={"columns": {"day": contract.columns["day"].model_copy(update={"periods": None})}}

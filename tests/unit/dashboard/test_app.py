@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from analytics.store import AggregateStore
 from dashboard.app import UNAVAILABLE, create_app, read_marker
+from dashboard.ids import BUDGET, DATASET, SHELL, UPLOAD
 from dashboard.pages import budget, dataset, overview, pipeline, upload
 from dashboard.services import Services
 from dashboard.settings import DashboardSettings
@@ -83,7 +84,7 @@ def test_create_app_registers_every_page(services: Services) -> None:
     client = app.server.test_client()
     assert client.get("/").status_code == 200
     layout = client.get("/_dash-layout").get_data(as_text=True)
-    assert "app-marker" in layout and "app-refresh" in layout
+    assert SHELL.marker in layout and SHELL.refresh in layout
     create_app(services=services)  # a second app in the same process works too
 
 
@@ -122,7 +123,7 @@ def test_pages_render_from_the_store(services: Services) -> None:
     assert "employees" in texts(overview.render(services))
     page = dataset.render(services, "employees")
     found = ids(page)
-    assert "dataset-kpis" in found and "dataset-how-to-read" in found
+    assert DATASET.kpis in found and DATASET.how_to_read in found
     words = texts(page)
     assert "19% higher" in words and "95% CI" in words
     assert "Budget and ledger" in texts(budget.render(services))
@@ -163,8 +164,8 @@ def test_exhausted_budget_is_explained(tmp_path: Path) -> None:
     with AggregateStore(url) as store:
         publish(store, contract, employee_release_set())
     services = Services.from_settings(DashboardSettings(store_url=url))
-    assert "dataset-exhausted" in ids(dataset.render(services, "employees"))
-    assert "budget-employees-exhausted" in ids(budget.render(services))
+    assert DATASET.exhausted in ids(dataset.render(services, "employees"))
+    assert BUDGET.of_dataset("employees").exhausted in ids(budget.render(services))
     assert "budget exhausted" in texts(overview.render(services))
 
 
@@ -180,10 +181,10 @@ def test_upload_put_and_run_lookup(services: Services, tmp_path: Path) -> None:
     data = base64.b64encode(b"a,b\n1,2\n").decode()
     result, pending = upload.put(services, LOCAL_OPERATOR, "employees", "new.csv",
                                  f"data:text/csv;base64,{data}")
-    assert "upload-done" in ids(result)
+    assert UPLOAD.done in ids(result)
     assert pending is not None and pending["key"] == "landing/employees/new.csv"
     assert (tmp_path / "landing" / "employees" / "new.csv").read_bytes() == b"a,b\n1,2\n"
-    assert "upload-waiting" in ids(upload.run_status(services, LOCAL_OPERATOR, pending))
+    assert UPLOAD.waiting in ids(upload.run_status(services, LOCAL_OPERATOR, pending))
     refused, none = upload.put(services, LOCAL_OPERATOR, "employees", "../x.csv",
                                f"data:,{data}")
     assert none is None and "not allowed" in texts(refused)

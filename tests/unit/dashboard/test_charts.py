@@ -5,6 +5,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from dash import html
 
+from analytics.vocabulary import WITH, versus
 from dashboard.charts import (
     bar_figure,
     correlation_figure,
@@ -53,8 +54,9 @@ def test_trend_has_a_band_and_the_forecast_its_own() -> None:
 
 
 def test_correlation_heatmap_shows_only_published_values() -> None:
-    r = value("pearson_r", -0.42, -0.5, -0.3, analysis="correlation",
-              group={"x": "days", "y": "efficiency"})
+    # as the producer publishes it: column x, group {"with": y}
+    r = value("pearson_r", -0.42, -0.5, -0.3, analysis="correlation", column="days",
+              group={WITH: "efficiency"})
     assert correlation_pair(r) == ("days", "efficiency")
     fig = correlation_figure([r])
     (heat,) = fig.data
@@ -64,7 +66,7 @@ def test_correlation_heatmap_shows_only_published_values() -> None:
 
 def test_labels() -> None:
     assert group_label({}) == "all"
-    assert group_label({"team": "Atlas", "vs": "Borealis"}) == "Atlas vs Borealis"
+    assert group_label({"team": "Atlas", versus("team"): "Borealis"}) == "Atlas vs Borealis"
     assert metric_label("quantile_0.5", "days") == "Median of days"
     assert metric_label("quantile_0.25", "days") == "25th percentile of days"
     assert metric_label("count") == "Rows"

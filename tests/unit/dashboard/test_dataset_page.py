@@ -15,7 +15,9 @@ import dash_bootstrap_components as dbc
 import pytest
 
 from analytics.store import AggregateStore
+from dashboard import sections
 from dashboard.components import DP_CLAIM
+from dashboard.ids import DATASET, pattern
 from dashboard.pages import dataset, overview
 from dashboard.reading import how_to_read
 from dashboard.services import Services
@@ -54,36 +56,35 @@ def badges(tree: Any) -> list[dbc.Badge]:
 
 def test_the_quality_warnings_lead_the_page(services: Services) -> None:
     page = dataset.render(services, "employees")
-    warnings = texts(by_id(page, "dataset-quality-warnings"))
+    warnings = texts(by_id(page, DATASET.quality_warnings))
     assert "What may bias these numbers" in warnings
     assert re.search(r"About 13% of project completion days values were above the "
                      r"contract's upper bound of 60 and count as 60", warnings)
     order = [getattr(c, "id", None) for c in page if getattr(c, "id", None)]
-    assert order.index("dataset-quality-warnings") < order.index("dataset-how-to-read")
+    assert order.index(DATASET.quality_warnings) < order.index(DATASET.how_to_read)
 
 
 def test_shares_sit_next_to_the_numbers_they_shape(services: Services) -> None:
     page = dataset.render(services, "employees")
-    mean = texts(by_id(page, {"type": "dataset-disclosure",
-                              "name": f"summary:mean:{DAYS}"}))
+    mean = texts(by_id(page, pattern(DATASET.disclosure, f"summary:mean:{DAYS}")))
     assert "12% missing" in mean and "13% above the upper bound (count as 60)" in mean
     assert "0% below the lower bound" in mean
-    rows = texts(by_id(page, {"type": "dataset-disclosure", "name": "summary:count:"}))
+    rows = texts(by_id(page, pattern(DATASET.disclosure, "summary:count:")))
     assert "at least 3% of rows left out by the per-person bound" in rows
-    people = texts(by_id(page, {"type": "dataset-disclosure", "name": "summary:units:"}))
+    people = texts(by_id(page, pattern(DATASET.disclosure, "summary:units:")))
     assert re.search(r"6% of people have more than \d+ rows", people)
     # the comparison, distribution and trend of the measure carry its shares too
     for name in (f"comparison:{DAYS}:team:{DAYS}", f"distribution:{DAYS}:{DAYS}",
                  f"trend:finish_date#1:{DAYS}"):
-        note = texts(by_id(page, {"type": "dataset-disclosure", "name": name}))
+        note = texts(by_id(page, pattern(DATASET.disclosure, name)))
         assert "13% above the upper bound" in note, name
-    table = texts(by_id(page, "dataset-quality-table"))
+    table = texts(by_id(page, DATASET.quality_table))
     assert "above the upper bound 13%" in table and "95% CI 11% to 15%" in table
 
 
 def test_every_number_carries_a_noise_impact_badge(services: Services) -> None:
     page = dataset.render(services, "employees")
-    kpis = by_id(page, "dataset-kpis")
+    kpis = by_id(page, DATASET.kpis)
     cards = [c for c in walk(kpis) if isinstance(c, dbc.Card)]
     assert len(cards) == 5
     for card in cards:
@@ -92,7 +93,7 @@ def test_every_number_carries_a_noise_impact_badge(services: Services) -> None:
         assert re.fullmatch(r"noise: (low|medium|high)", value_line.children[-1].children)
     # tables: one badge per published value (the efficiency comparison: 4 teams × count,
     # sum and mean, one difference and one ratio)
-    comparison = dataset.comparison_section(
+    comparison = sections.comparison_section(
         "comparison:efficiency:team",
         [v for v in services.store().latest_values("employees")
          if v.release_name == "comparison:efficiency:team"], [])
@@ -103,7 +104,7 @@ def test_every_number_carries_a_noise_impact_badge(services: Services) -> None:
 
 def test_quantiles_come_with_their_rough_range(services: Services) -> None:
     page = dataset.render(services, "employees")
-    listed = texts(by_id(page, {"type": "dataset-quantiles", "name": f"distribution:{DAYS}"}))
+    listed = texts(by_id(page, pattern(DATASET.quantiles, f"distribution:{DAYS}")))
     assert listed.count("rough range") == 3 and listed.count("not a 95% interval") == 3
     assert "95% CI" not in listed and "noise scale" not in listed
     assert "Median of project_completion_days: 12, rough range 10.9 to 13.2" in listed
@@ -119,16 +120,16 @@ def test_quantiles_never_next_to_a_too_few_rows_sentence() -> None:
     too_few = ["Too few rows to quote quantiles of project completion days at this privacy "
                "budget: the noise could move them far from the true values, so none is "
                "published."]
-    card = dataset.distribution_section("distribution:x", [hist, quantile, old_shape], too_few)
+    card = sections.distribution_section("distribution:x", [hist, quantile, old_shape], too_few)
     words = texts(card)
     assert "Too few rows" in words and "Median" not in words and "percentile" not in words
-    card = dataset.distribution_section("distribution:x", [hist, quantile, old_shape], [])
+    card = sections.distribution_section("distribution:x", [hist, quantile, old_shape], [])
     words = texts(card)
     assert "Median" in words and "25th percentile" not in words and "noise scale" not in words
 
 
 def test_the_reading_text_says_what_the_intervals_cover() -> None:
-    words = texts(how_to_read("dataset"))
+    words = texts(how_to_read())
     assert "covers the noise added to the value as defined" in words
     assert "after clamping and the per-person truncation, over the values present" in words
     assert "It does not cover what clamping, missing values or the truncation do" in words

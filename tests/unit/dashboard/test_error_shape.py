@@ -6,13 +6,15 @@ from __future__ import annotations
 import pytest
 from dash import html
 
-from dashboard.components import error_panel, exhausted_warning, no_datasets
+from dashboard.components import error_panel, exhausted_warning, no_datasets, ran_out
+from dashboard.ids import BUDGET, DATASET, OVERVIEW
 from privacy.errors import (
     BudgetExhausted,
     InvalidKey,
     PipelineError,
     StorageUnavailable,
 )
+from tests.unit.dashboard.values import budget
 
 
 def _text(component: object) -> str:
@@ -40,8 +42,8 @@ def _text(component: object) -> str:
     (PipelineError("something else"), "Something went wrong"),
 ])
 def test_error_panel_shape(exc: PipelineError, title: str) -> None:
-    panel = error_panel(exc, "overview")
-    assert panel.id == "overview-error"
+    panel = error_panel(exc, OVERVIEW)
+    assert panel.id == OVERVIEW.error
     heading = panel.children[0]
     assert isinstance(heading, html.H5) and heading.children == title
     text = _text(panel)
@@ -49,12 +51,31 @@ def test_error_panel_shape(exc: PipelineError, title: str) -> None:
 
 
 def test_unreachable_store_says_what_to_do() -> None:
-    text = _text(error_panel(StorageUnavailable("down"), "budget"))
+    text = _text(error_panel(StorageUnavailable("down"), BUDGET))
     assert "What to do" in text and "PA_DASHBOARD_STORE_URL" in text
 
 
 def test_empty_and_exhausted_states_say_what_to_do() -> None:
-    assert "What to do" in _text(no_datasets("overview"))
-    warning = exhausted_warning("employees", "dataset")
-    assert warning.id == "dataset-exhausted"
+    assert "What to do" in _text(no_datasets(OVERVIEW))
+    warning = exhausted_warning(budget(), DATASET.exhausted)
+    assert warning.id == DATASET.exhausted
     assert "epsilon_cap" in _text(warning) and "What to do" in _text(warning)
+
+
+@pytest.mark.parametrize(("spent", "out", "said", "flags"), [
+    ((10.0, 0.0), ["ε"], "Its ε cannot", "--epsilon-cap X --force"),
+    ((3.0, 1e-6), ["δ"], "Its δ cannot", "--delta-cap X --force"),
+    ((9.5, 9.5e-7), ["ε", "δ"], "Neither its ε nor its δ can",
+     "--epsilon-cap X --delta-cap X --force"),
+])
+def test_the_exhausted_warning_says_which_ran_out(spent: tuple[float, float], out: list[str],
+                                                  said: str, flags: str) -> None:
+    b = budget(*spent)
+    assert b.exhausted and ran_out(b) == out
+    text = _text(exhausted_warning(b, DATASET.exhausted))
+    assert f"{said} pay for another release" in text and flags in text
+    if "δ" in out:
+        assert "budget.delta in" in text and f"δ {spent[1]:.3g} spent of 1e-06" in text
+    else:
+        assert "budget.delta" not in text
+    assert ran_out(budget(3.0, 0.0)) == []

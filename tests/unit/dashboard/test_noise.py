@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from analytics.vocabulary import SHARES
 from dashboard import noise
 from dashboard.noise import interval_kind, noise_impact
 from tests.unit.dashboard.values import value
@@ -46,7 +47,7 @@ def test_levels_follow_the_relative_half_width(metric: str, v: float, lower: flo
 ])
 def test_shares_use_percentage_points(v: float, lower: float, upper: float,
                                       level: str) -> None:
-    for metric in noise.SHARE_METRICS:
+    for metric in SHARES:
         assert noise_impact(value(metric, v, lower, upper)).level == level
 
 

@@ -19,6 +19,17 @@ from analytics.store import AggregateStore
 from dashboard import auth
 from dashboard.app import create_app
 from dashboard.components import DP_CLAIM, EXACT_CLAIM
+from dashboard.ids import (
+    BUDGET,
+    DATASET,
+    OPERATOR_PAGES,
+    OVERVIEW,
+    PIPELINE,
+    SHELL,
+    UPLOAD,
+    Page,
+    pattern,
+)
 from dashboard.pages import pipeline, upload
 from dashboard.passwords import MIN_ITERATIONS, hash_password
 from dashboard.services import Services
@@ -107,28 +118,34 @@ def open_page(client: Any, user: str, path: str) -> Any:
                  {"id": "_pages_location", "property": "search", "value": ""}])
 
 
-def render(client: Any, user: str, page: str, state: list[dict[str, Any]] | None = None) -> Any:
-    return call(client, user, [f"{page}-content.children"],
-                [{"id": "app-marker", "property": "data", "value": "x"}], state)
+MARKER = {"id": SHELL.marker, "property": "data", "value": "x"}
+
+
+def render(client: Any, user: str, page: Page, state: list[dict[str, Any]] | None = None) -> Any:
+    return call(client, user, [f"{page.content}.children"], [MARKER], state)
 
 
 def upload_call(client: Any, user: str, dataset: str) -> Any:
     data = base64.b64encode(b"a,b\n1,2\n").decode()
-    return call(client, user, ["upload-result.children", "upload-pending.data"],
-                [{"id": "upload-submit", "property": "n_clicks", "value": 1}],
-                [{"id": "upload-dataset", "property": "value", "value": dataset},
-                 {"id": "upload-file", "property": "filename", "value": "new.csv"},
-                 {"id": "upload-file", "property": "contents",
+    return call(client, user, [f"{UPLOAD.result}.children", f"{UPLOAD.pending}.data"],
+                [{"id": UPLOAD.submit, "property": "n_clicks", "value": 1}],
+                [{"id": UPLOAD.dataset, "property": "value", "value": dataset},
+                 {"id": UPLOAD.file, "property": "filename", "value": "new.csv"},
+                 {"id": UPLOAD.file, "property": "contents",
                   "value": f"data:text/csv;base64,{data}"}])
 
 
-def export_call(client: Any, user: str, page: str, name: str,
+def export_call(client: Any, user: str, page: Page, name: str,
                 state: list[dict[str, Any]] | None = None) -> Any:
-    trigger = {"id": {"type": f"{page}-export", "name": name}, "property": "n_clicks",
-               "value": 1}
-    inputs: list[Any] = [trigger] if page == "pipeline" else [[trigger]]
-    resp = call(client, user, [f"{page}-download.data"], inputs, state)
+    trigger = {"id": pattern(page.export, name), "property": "n_clicks", "value": 1}
+    resp = call(client, user, [f"{page.download}.data"], [[trigger]], state)
     return resp
+
+
+def downloaded(resp: Any, page: Page) -> dict[str, Any]:
+    """The file an export callback sent."""
+    data: dict[str, Any] = resp.get_json()["response"][page.download]["data"]
+    return data
 
 
 @pytest.fixture
@@ -163,43 +180,43 @@ def test_the_marker_says_that_the_store_changed_not_how(app_client) -> None:
     client, _ = app_client
     layout = client.get("/_dash-layout", headers=login("ana")).get_json()
     marker = json.dumps(layout)
-    assert '"app-marker"' in marker
+    assert f'"{SHELL.marker}"' in marker
     # a hash, not the (release, ledger, runs, ...) tuple with its run count
     assert "(" not in next(
         c["props"]["data"] for c in layout["props"]["children"]
-        if c.get("props", {}).get("id") == "app-marker")
+        if c.get("props", {}).get("id") == SHELL.marker)
 
 
 # ----------------------------------------------------------------------------- operator pages
 
 
-@pytest.mark.parametrize("path", ["/pipeline", "/upload"])
-def test_a_viewer_opening_an_operator_page_gets_no_data(app_client, path: str) -> None:
+@pytest.mark.parametrize("page", OPERATOR_PAGES, ids=lambda p: p.name)
+def test_a_viewer_opening_an_operator_page_gets_no_data(app_client, page: Page) -> None:
     client, _ = app_client
+    path = f"/{page.name}"
     resp = open_page(client, "ana", path)
     text = resp.get_data(as_text=True)
     assert resp.status_code == 200
     assert "Not available to your role" in text
-    page = path.strip("/")
-    assert f"{page}-forbidden" in text and f"{page}-content" not in text
-    assert f"{page}-file" not in text and DP_CLAIM in text and EXACT_CLAIM not in text
+    assert page.forbidden in text and page.id("content") not in text
+    assert UPLOAD.file not in text and DP_CLAIM in text and EXACT_CLAIM not in text
     operator = open_page(client, "olu", path).get_data(as_text=True)
-    assert f"{page}-operator-banner" in operator and EXACT_CLAIM in operator
+    assert page.operator_banner in operator and EXACT_CLAIM in operator
 
 
 def test_a_viewer_calling_the_runs_callback_is_refused(app_client) -> None:
     client, _ = app_client
-    resp = render(client, "ana", "pipeline")
+    resp = render(client, "ana", PIPELINE)
     assert resp.status_code == 403
     assert not any(n in resp.get_data(as_text=True) for n in EXACT)
-    operator = render(client, "olu", "pipeline").get_data(as_text=True)
+    operator = render(client, "olu", PIPELINE).get_data(as_text=True)
     assert all(n in operator for n in EXACT)
 
 
 def test_without_the_outer_lock_the_runs_callback_still_refuses(app_client,
                                                                  no_outer_lock) -> None:
     client, _ = app_client
-    resp = render(client, "ana", "pipeline")
+    resp = render(client, "ana", PIPELINE)
     text = resp.get_data(as_text=True)
     assert resp.status_code == 200 and "Not available to your role" in text
     assert not any(n in text for n in EXACT)
@@ -207,9 +224,9 @@ def test_without_the_outer_lock_the_runs_callback_still_refuses(app_client,
 
 def test_a_viewer_cannot_export_the_runs(app_client) -> None:
     client, _ = app_client
-    assert export_call(client, "ana", "pipeline", "runs").status_code == 403
-    resp = export_call(client, "olu", "pipeline", "runs")
-    content = resp.get_json()["response"]["pipeline-download"]["data"]["content"]
+    assert export_call(client, "ana", PIPELINE, "runs").status_code == 403
+    resp = export_call(client, "olu", PIPELINE, "runs")
+    content = downloaded(resp, PIPELINE)["content"]
     rows = list(csv.DictReader(io.StringIO(content)))
     assert {r["rows_in"] for r in rows} == {"1200", "40"}
 
@@ -217,7 +234,7 @@ def test_a_viewer_cannot_export_the_runs(app_client) -> None:
 def test_without_the_outer_lock_the_runs_export_still_refuses(app_client,
                                                                no_outer_lock) -> None:
     client, _ = app_client
-    resp = export_call(client, "ana", "pipeline", "runs")
+    resp = export_call(client, "ana", PIPELINE, "runs")
     assert resp.status_code == 204 and not resp.get_data()  # no update, no file
 
 
@@ -240,10 +257,10 @@ def test_uploads_only_to_the_datasets_of_the_users_file(app_client) -> None:
     assert "may not upload to dataset 'payroll'" in refused
     assert not (landing / "payroll").exists()
     done = upload_call(client, "olu", "employees").get_json()["response"]
-    assert done["upload-pending"]["data"]["key"] == "landing/employees/new.csv"
+    assert done[UPLOAD.pending]["data"]["key"] == "landing/employees/new.csv"
     assert (landing / "employees" / "new.csv").read_bytes() == b"a,b\n1,2\n"
     anywhere = upload_call(client, "root", "payroll").get_json()["response"]
-    assert anywhere["upload-pending"]["data"]["key"] == "landing/payroll/new.csv"
+    assert anywhere[UPLOAD.pending]["data"]["key"] == "landing/payroll/new.csv"
 
 
 def test_the_upload_page_offers_only_the_allowed_datasets(app_client) -> None:
@@ -256,9 +273,8 @@ def test_a_viewer_cannot_follow_an_upload_run(app_client, no_outer_lock) -> None
     client, _ = app_client
     pending = {"key": "landing/employees/broken.csv", "dataset": "employees",
                "at": "2000-01-01T00:00:00+00:00"}
-    resp = call(client, "ana", ["upload-run.children"],
-                [{"id": "app-marker", "property": "data", "value": "x"},
-                 {"id": "upload-pending", "property": "data", "value": pending}])
+    resp = call(client, "ana", [f"{UPLOAD.run}.children"],
+                [MARKER, {"id": UPLOAD.pending, "property": "data", "value": pending}])
     text = resp.get_data(as_text=True)
     assert "Not available to your role" in text and "40" not in text
 
@@ -266,18 +282,18 @@ def test_a_viewer_cannot_follow_an_upload_run(app_client, no_outer_lock) -> None
 def test_role_checks_of_the_page_functions(tmp_path: Path) -> None:
     services = Services.from_settings(DashboardSettings(store_url=f"sqlite:///{tmp_path}/x.db",
                                                         landing_dir=tmp_path / "landing"))
-    assert pipeline.render(services, VIEWER).id == "pipeline-forbidden"
-    assert upload.run_status(services, VIEWER, {"key": "k"}).id == "upload-forbidden"
+    assert pipeline.render(services, VIEWER).id == PIPELINE.forbidden
+    assert upload.run_status(services, VIEWER, {"key": "k"}).id == UPLOAD.forbidden
     result, pending = upload.put(services, VIEWER, "employees", "a.csv", "data:,YQ==")
-    assert result.id == "upload-forbidden" and pending is None
+    assert result.id == UPLOAD.forbidden and pending is None
     assert not (tmp_path / "landing").exists()
 
 
 # ----------------------------------------------------------------------------- viewer pages
 
 
-@pytest.mark.parametrize("page", ["overview", "budget"])
-def test_viewer_pages_show_no_exact_counts(app_client, page: str) -> None:
+@pytest.mark.parametrize("page", [OVERVIEW, BUDGET], ids=lambda p: p.name)
+def test_viewer_pages_show_no_exact_counts(app_client, page: Page) -> None:
     client, _ = app_client
     resp = render(client, "ana", page)
     text = resp.get_data(as_text=True)
@@ -296,7 +312,7 @@ def test_viewer_page_layouts_carry_the_dp_claim(app_client) -> None:
 
 def test_the_overview_shows_the_dp_counts_of_the_summary(app_client) -> None:
     client, _ = app_client
-    text = render(client, "ana", "overview").get_data(as_text=True)
+    text = render(client, "ana", OVERVIEW).get_data(as_text=True)
     assert "Rows (DP)" in text and "People (DP)" in text
     assert "1,183" in text and "95% CI 1,177 to 1,189" in text  # the published count
     assert "214" in text  # the published people count
@@ -304,8 +320,8 @@ def test_the_overview_shows_the_dp_counts_of_the_summary(app_client) -> None:
 
 def test_the_dataset_page_of_a_viewer(app_client) -> None:
     client, _ = app_client
-    state = [{"id": "dataset-name", "property": "data", "value": "employees"}]
-    text = render(client, "ana", "dataset", state).get_data(as_text=True)
+    state = [{"id": DATASET.dataset, "property": "data", "value": "employees"}]
+    text = render(client, "ana", DATASET, state).get_data(as_text=True)
     assert "19% higher" in text
     assert not any(n in text for n in EXACT) and "suppressed" not in text.lower()
 
@@ -314,9 +330,8 @@ def test_budget_exports_keep_object_names_for_operators(app_client) -> None:
     client, _ = app_client
 
     def ledger(user: str) -> list[dict[str, str]]:
-        resp = export_call(client, user, "budget", "employees")
-        return list(csv.DictReader(io.StringIO(
-            resp.get_json()["response"]["budget-download"]["data"]["content"])))
+        resp = export_call(client, user, BUDGET, "employees")
+        return list(csv.DictReader(io.StringIO(downloaded(resp, BUDGET)["content"])))
 
     viewer = ledger("ana")
     assert viewer and "object_key" not in viewer[0] and "run_id" not in viewer[0]
@@ -326,10 +341,9 @@ def test_budget_exports_keep_object_names_for_operators(app_client) -> None:
 
 def test_the_terms_history_is_on_the_budget_page_and_exported(app_client) -> None:
     client, _ = app_client
-    text = render(client, "ana", "budget").get_data(as_text=True)
+    text = render(client, "ana", BUDGET).get_data(as_text=True)
     assert "Changes to the guarantee" in text and "initial terms" in text
-    resp = export_call(client, "ana", "budget", "employees:terms")
-    data = resp.get_json()["response"]["budget-download"]["data"]
+    data = downloaded(export_call(client, "ana", BUDGET, "employees:terms"), BUDGET)
     assert data["filename"] == "employees-budget-terms.csv"
     rows = list(csv.DictReader(io.StringIO(data["content"])))
     assert {"epsilon_cap", "privacy_unit"} <= {r["setting"] for r in rows}
@@ -341,9 +355,10 @@ def test_a_weakening_change_is_shown_as_one(app_client, tmp_path: Path) -> None:
         store.set_terms("employees", reason="new survey wave", actor="olu", force=True,
                         epsilon_cap=60.0)
         store.set_terms("employees", reason="tighter", actor="olu", epsilon_cap=55.0)
-    response = render(client, "ana", "budget").get_json()["response"]
+    response = render(client, "ana", BUDGET).get_json()["response"]
     text = json.dumps(response, ensure_ascii=False)
-    assert "The guarantee was weakened" in text and "budget-employees-weakened" in text
+    assert "The guarantee was weakened" in text
+    assert BUDGET.of_dataset("employees").weakened in text
     assert "ε cap 50 → 60" in text and "new survey wave" in text and "olu" in text
     assert "weakens the guarantee" in text and "forced" in text
     assert "keeps or strengthens it" in text  # the lowered cap
@@ -361,22 +376,22 @@ def test_the_local_user_on_loopback_is_the_operator(tmp_path: Path) -> None:
     layout = client.get("/_dash-layout")
     assert "/pipeline" in hrefs(layout.get_json())
     assert "local operator" in layout.get_data(as_text=True)
-    body = {"output": "pipeline-content.children",
-            "outputs": {"id": "pipeline-content", "property": "children"},
-            "inputs": [{"id": "app-marker", "property": "data", "value": "x"}],
-            "changedPropIds": ["app-marker.data"], "state": []}
+    body = {"output": f"{PIPELINE.content}.children",
+            "outputs": {"id": PIPELINE.content, "property": "children"},
+            "inputs": [MARKER], "changedPropIds": [f"{SHELL.marker}.data"], "state": []}
     resp = client.post("/_dash-update-component", json=body)
     assert resp.status_code == 200 and "1,200" in resp.get_data(as_text=True)
 
 
 def test_operator_outputs_are_recognised() -> None:
-    assert auth.operator_outputs({"output": "pipeline-content.children"}) == ["pipeline-content"]
+    assert auth.operator_outputs({"output": f"{PIPELINE.content}.children"}) == [
+        PIPELINE.content]
     assert auth.operator_outputs(
-        {"output": "..upload-result.children...upload-pending.data.."}) == [
-        "upload-result", "upload-pending"]
+        {"output": f"..{UPLOAD.result}.children...{UPLOAD.pending}.data.."}) == [
+        UPLOAD.result, UPLOAD.pending]
     assert auth.operator_outputs(
-        {"outputs": {"id": {"type": "pipeline-export", "name": "x"}, "property": "n"}})
-    assert not auth.operator_outputs({"output": "overview-content.children"})
+        {"outputs": {"id": pattern(PIPELINE.export, "x"), "property": "n"}})
+    assert not auth.operator_outputs({"output": f"{OVERVIEW.content}.children"})
     assert not auth.operator_outputs(
-        {"outputs": {"id": {"type": "budget-export", "name": "pipeline-x"}, "property": "n"}})
+        {"outputs": {"id": pattern(BUDGET.export, PIPELINE.id("x")), "property": "n"}})
     assert not auth.operator_outputs(None)

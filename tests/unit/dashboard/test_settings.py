@@ -11,7 +11,7 @@ from pydantic import SecretStr, ValidationError
 
 from dashboard.app import create_app
 from dashboard.passwords import MIN_ITERATIONS, hash_password
-from dashboard.settings import DashboardSettings, is_loopback, redact_url
+from dashboard.settings import DashboardSettings, is_loopback
 from privacy.errors import PipelineError
 
 FIELDS = DashboardSettings.model_fields
@@ -121,11 +121,6 @@ def test_secrets_do_not_leak_into_repr() -> None:
                           s3_endpoint="h:9000", s3_put_access_key="put-only",
                           s3_put_secret_key=SecretStr("s3cr3t"))
     assert "pbkdf2" not in repr(s) and "s3cr3t" not in repr(s)
-
-
-def test_redact_url() -> None:
-    assert redact_url("postgresql+psycopg://ro:pw@db:5432/agg") == "postgresql+psycopg://ro:***@db:5432/agg"
-    assert redact_url("sqlite:////x/aggregates.db") == "sqlite:////x/aggregates.db"
 
 
 def test_every_setting_is_in_the_docs() -> None:

@@ -15,18 +15,16 @@ CONTRACTS = Path(__file__).resolve().parent.parent / "privacy" / "contracts"
 CANARY = "qqcanary42zz"
 
 
+def _contract_cli(command: str, data: Path, dataset: str, *extra: str) -> int:
+    """``privacy-analytics contract <command> <data> --dataset <dataset> <extra>``: its exit
+    code."""
+    return main(["contract", command, str(data), "--dataset", dataset, *extra])
+
+
 def test_infer_prints_a_valid_draft(
     real_datasets: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    rc = main(
-        [
-            "contract",
-            "infer",
-            str(Path(real_datasets) / "covid_testing.csv"),
-            "--dataset",
-            "covid",
-        ]
-    )
+    rc = _contract_cli("infer", Path(real_datasets) / "covid_testing.csv", "covid")
     out = capsys.readouterr().out
     assert rc == EXIT_OK
     c = parse_contract(out)
@@ -41,15 +39,7 @@ def test_check_ok_with_default_contracts_dir(
 ) -> None:
     shutil.copy(CONTRACTS / "wage_survey.yaml", tmp_path / "wage_survey.yaml")
     monkeypatch.setenv("PA_CONTRACTS_DIR", str(tmp_path))
-    rc = main(
-        [
-            "contract",
-            "check",
-            str(Path(real_datasets) / "wage_survey.csv"),
-            "--dataset",
-            "wage_survey",
-        ]
-    )
+    rc = _contract_cli("check", Path(real_datasets) / "wage_survey.csv", "wage_survey")
     out = capsys.readouterr().out
     assert rc == EXIT_OK
     assert "rows: 3000" in out and "result: ok" in out
@@ -71,8 +61,8 @@ def test_check_bad_file_exits_2_with_counts_only(
     f = tmp_path / "wage.csv"
     f.write_text("\n".join([lines[0], *bad]) + "\n")
     # by default the three unreadable ages become nulls and the file passes
-    rc = main(["contract", "check", str(f), "--dataset", "wage_survey",
-               "--contract", str(CONTRACTS / "wage_survey.yaml"), "--json"])  # fmt: skip
+    rc = _contract_cli("check", f, "wage_survey", "--contract", str(CONTRACTS / "wage_survey.yaml"),
+                       "--json")
     cap = capsys.readouterr()
     assert rc == EXIT_OK, cap.err
     report = json.loads(cap.out)
@@ -81,8 +71,7 @@ def test_check_bad_file_exits_2_with_counts_only(
     # a contract that opts in to whole-file rejection refuses it
     strict = tmp_path / "wage_survey.yaml"
     strict.write_text((CONTRACTS / "wage_survey.yaml").read_text() + "on_bad_value: reject\n")
-    rc = main(["contract", "check", str(f), "--dataset", "wage_survey",
-               "--contract", str(strict), "--json"])  # fmt: skip
+    rc = _contract_cli("check", f, "wage_survey", "--contract", str(strict), "--json")
     cap = capsys.readouterr()
     assert rc == EXIT_REJECTED
     report = json.loads(cap.out)
@@ -102,7 +91,7 @@ def test_check_broken_contract_names_the_field(
     )
     data = tmp_path / "d.csv"
     data.write_text("x\n1\n")
-    rc = main(["contract", "check", str(data), "--dataset", "d", "--contract", str(bad)])
+    rc = _contract_cli("check", data, "d", "--contract", str(bad))
     err = capsys.readouterr().err.strip()
     assert rc != EXIT_OK
     assert "columns.x.bounds" in err and "\n" not in err

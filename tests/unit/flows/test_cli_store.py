@@ -13,12 +13,12 @@ from analytics.store import AggregateStore
 from flows.cli import main
 from privacy.budget import PrivacyLoss
 from privacy.errors import BudgetTermsChanged
-from tests.unit.analytics.store_helpers import (
+from tests.unit.analytics.store.helpers import (
     Clock,
     make_contract,
     make_obj,
-    make_release_set,
     make_run,
+    publish_file,
     values_per_set,
 )
 
@@ -31,11 +31,8 @@ def store_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AggregateStore
     clock = Clock()
     store = AggregateStore(url, clock=clock)
     for name, eps in (("a.csv", 1.0), ("b.csv", 0.5)):
-        obj = make_obj(name=name, etag=f"etag-{name}")
-        res = store.reserve(make_contract(cap=3.0), PrivacyLoss(eps, 1e-7), obj=obj,
-                            run_id=f"run-{name}")
-        assert store.publish(res, make_release_set(loss=PrivacyLoss(eps, 1e-7)),
-                             make_run(f"run-{name}", obj, started_at=clock.now))
+        publish_file(store, make_contract(cap=3.0), name, PrivacyLoss(eps, 1e-7),
+                     started_at=clock.now)
         clock.advance(minutes=1)
     bad = make_run("run-bad", make_obj(name="bad.csv"), started_at=clock.now)
     bad.status, bad.reason = "rejected", "3 rows have 9 fields, the header has 7"

@@ -11,8 +11,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from flows.guards import internal_error, polars_guard, sanitized
 from flows.loading import SNIFF_BYTES, format_of, load_file
-from flows.process_object import _internal_error, _polars_guard, _sanitized
 from privacy.contract import CsvOptions
 from privacy.errors import InputRejected, PipelineError
 
@@ -184,7 +184,7 @@ def test_ragged_rows_are_refused_without_leaking_values(tmp_path: Path) -> None:
     with pytest.raises(pl.exceptions.PolarsError):
         lf.collect()
     # ... which process_object's guard turns into a counts-only InputRejected
-    guarded = _sanitized(lambda: load_file(path).collect())
+    guarded = sanitized(lambda: load_file(path).collect())
     with pytest.raises(InputRejected) as err:
         guarded()
     assert CANARY not in str(err.value)
@@ -202,10 +202,10 @@ def test_polars_errors_that_quote_cells_are_translated(tmp_path: Path) -> None:
     with pytest.raises(pl.exceptions.PolarsError) as raw:
         load_file(path).collect()
     assert CANARY in str(raw.value)  # the leak the guard exists for
-    msg = str(_polars_guard("load", raw.value))
+    msg = str(polars_guard("load", raw.value))
     assert CANARY not in msg
     assert msg == f"load failed while reading the file ({type(raw.value).__name__})"
-    internal = _internal_error(raw.value)
+    internal = internal_error(raw.value)
     assert CANARY not in internal
     assert type(raw.value).__name__ in internal and "sweep will retry" in internal
 
@@ -217,11 +217,11 @@ def test_internal_error_names_our_frame_only() -> None:
     try:
         boom()
     except ValueError as exc:
-        msg = _internal_error(exc)
+        msg = internal_error(exc)
     assert CANARY not in msg
     assert "ValueError at test_loading.py:" in msg
 
-    wrapped = _sanitized(boom)
+    wrapped = sanitized(boom)
     with pytest.raises(PipelineError) as err:
         wrapped()
     assert CANARY not in str(err.value) and err.value.__cause__ is None

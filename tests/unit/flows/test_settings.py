@@ -67,6 +67,8 @@ def test_settings_come_from_pa_variables(monkeypatch: pytest.MonkeyPatch, tmp_pa
         ("sweep_interval_seconds", 1),
         ("watch_interval_seconds", 0),
         ("run_limit", 0),
+        ("dataset_run_limit", -1),
+        ("reservation_timeout_seconds", 5),
         ("log_level", "TRACE"),
     ],
 )

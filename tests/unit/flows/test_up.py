@@ -72,6 +72,8 @@ def test_prefect_env_pins_the_server_and_turns_analytics_off(settings: Settings)
     assert env["PREFECT_HOME"] == str(settings.prefect_home)
     assert Path(env["PREFECT_HOME"]).is_relative_to(settings.state)
     assert env["PREFECT_SERVER_ANALYTICS_ENABLED"] == "false"
+    # leases of the per-dataset concurrency limits survive a restart (flows/concurrency.py)
+    assert env["PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE"].endswith(".filesystem")
     assert env["DO_NOT_TRACK"] == "1"
     assert env["GX_ANALYTICS_ENABLED"] == "false"
     assert env["PREFECT_RESULTS_PERSIST_BY_DEFAULT"] == "false"

@@ -85,7 +85,7 @@ def test_copied_sources_exist_and_pass_the_dockerignore() -> None:
                 continue
             assert (ROOT / src).exists(), f"COPY {src}: no such file in the build context"
             assert included(src), f"COPY {src}: excluded by Dockerfile.dockerignore"
-    for needed in ("pyproject.toml", "flows/serve.py", "analytics/migrations/env.py",
+    for needed in ("pyproject.toml", "flows/serve.py", "analytics/store/migrations/env.py",
                    "dashboard/assets", "contracts", "privacy/__init__.py"):
         assert included(needed), f"{needed} is left out of the build context"
     for secret in (".venv/bin/python", ".git/config", "infra/secrets/pseudonym_key",

@@ -19,8 +19,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dashboard.uploader import DATASET_RE, FILENAME_RE, check_dataset, check_filename, landing_key
+from dashboard.uploader import check_dataset, check_filename, landing_key
 from privacy.errors import InvalidKey
+from privacy.names import DATASET_RE, FILE_RE
 from tests.unit.infra.conftest import INFRA, env_of
 
 POLICIES = INFRA / "minio" / "policies"
@@ -316,7 +317,7 @@ def test_gateway_forwards_only_put_and_post_to_minio() -> None:
 def test_gateway_key_pattern_is_the_dashboard_s_own_check() -> None:
     pattern = gateway_pattern().pattern
     assert DATASET_RE.pattern.strip("^$") in pattern
-    assert FILENAME_RE.pattern.strip("^$") in pattern
+    assert FILE_RE.pattern.strip("^$") in pattern
 
 
 @pytest.mark.parametrize(

@@ -181,7 +181,7 @@ def test_reader_writes_nothing(initialised: dict[str, Any]) -> None:
 def test_dashboard_read_path_works_with_the_reader_role(
     initialised: dict[str, Any], monkeypatch: pytest.MonkeyPatch, services: dict[str, Any]
 ) -> None:
-    from analytics.queries import ReadOnlyStore
+    from analytics.store import ReadOnlyStore
 
     url = env_of(services["dashboard"])["PA_DASHBOARD_STORE_URL"].replace(
         "postgres:5432", f"127.0.0.1:{initialised['port']}"

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
+from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 
 from flows.settings import Settings
 from tests.unit.infra.conftest import INFRA, ROOT, env_of
@@ -70,6 +71,14 @@ def test_sweep_interval_is_the_default_one(project: dict[str, Any], served: dict
     for name, spec in served.items():
         assert by_name(project)[name]["description"] == spec["description"], name
         assert by_name(project)[name]["tags"] == spec["tags"], name
+
+
+def test_one_sweep_at_a_time_in_both_options(project: dict[str, Any], served: dict[str, Any]) -> None:
+    """Overlapping sweeps would each start a run per unprocessed object."""
+    mine = ConcurrencyLimitConfig(**by_name(project)["sweep-landing"]["concurrency_limit"])
+    assert mine == served["sweep-landing"]["concurrency_limit"]
+    assert mine.limit == 1 and mine.collision_strategy == ConcurrencyLimitStrategy.CANCEL_NEW
+    assert "concurrency_limit" not in served["process-object"]  # per dataset instead
 
 
 def test_code_comes_from_the_image(project: dict[str, Any]) -> None:

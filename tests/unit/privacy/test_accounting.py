@@ -36,7 +36,8 @@ import opendp.prelude as dp
 import polars as pl
 import pytest
 
-from analytics.catalogue import GOOD_QUANTILES, plan_analyses
+from analytics.analyses import plan_analyses
+from analytics.analyses.distribution import GOOD_QUANTILES
 from privacy.budget import PrivacyLoss
 from privacy.contract import Contract
 from privacy.release import (
@@ -499,7 +500,7 @@ def _catalogue_frame(rows: int = 400) -> pl.DataFrame:
 
 @pytest.mark.parametrize("rows_are_people", [False, True], ids=["unit", "rows-are-people"])
 def test_every_measurement_the_catalogue_builds(rows_are_people: bool) -> None:
-    """Every measurement ``analytics.catalogue.plan_analyses`` resolves for a contract with
+    """Every measurement ``analytics.analyses.plan_analyses`` resolves for a contract with
     every kind of analysis (summary with the distinct-people count, histogram and five
     quantiles, comparisons over public and private keys, trends over public and private
     periods, a forecast, a correlation's squares and cross-products): ε and δ pinned to the
@@ -546,16 +547,18 @@ def test_every_measurement_the_catalogue_builds(rows_are_people: bool) -> None:
 # --------------------------------------------------------------------------- opendp#2945
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=pytest.fail.Exception,  # only the understatement itself, never another error
-    reason=(
-        "opendp/opendp#2945, open and present in the installed OpenDP: make_private_group_by "
-        "takes margin.max_length (a group's size) as a bound on the group's change, which is "
-        "2x too small when all its rows can change (d_in = 6 rows against a group of at most "
-        "3). A shape we do NOT use: we declare no per-group margin and charge d_in = 1 "
-        "person. Strict: when OpenDP fixes it this XPASSes and fails, to remove the mark."
-    ),
+def _understated(reason: str) -> pytest.MarkDecorator:
+    """The mark of an opendp#2945 reproduction: it fails (strictly) by the understatement
+    itself, ``pytest.fail``, never by another error."""
+    return pytest.mark.xfail(strict=True, raises=pytest.fail.Exception, reason=reason)
+
+
+@_understated(
+    "opendp/opendp#2945, open and present in the installed OpenDP: make_private_group_by "
+    "takes margin.max_length (a group's size) as a bound on the group's change, which is "
+    "2x too small when all its rows can change (d_in = 6 rows against a group of at most "
+    "3). A shape we do NOT use: we declare no per-group margin and charge d_in = 1 "
+    "person. Strict: when OpenDP fixes it this XPASSes and fails, to remove the mark."
 )
 def test_opendp_2945_group_whose_rows_all_change() -> None:
     """The issue's reproduction, held to the arithmetic: a group of at most L = 3 rows, values
@@ -604,15 +607,11 @@ def test_our_grouped_queries_are_not_exposed_to_2945(n_keys: int) -> None:
     pin(engine, _count_sum("all"), PrivacyLoss(1.0, 0.0), max_ratio=ratio)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=pytest.fail.Exception,  # only the understatement itself, never another error
-    reason=(
-        "opendp#2945 through our engine, at a d_in we do NOT charge: d_in = 2 persons (one "
-        "replaced by another, or group privacy) on a single public key with "
-        "max_rows_per_file = 4 < 2k = 6 understates ε by 1.5x. The ledger maps d_in = 1; "
-        "anything that charges d_in >= 2 (bounded DP, group privacy) must not trust this map."
-    ),
+@_understated(
+    "opendp#2945 through our engine, at a d_in we do NOT charge: d_in = 2 persons (one "
+    "replaced by another, or group privacy) on a single public key with "
+    "max_rows_per_file = 4 < 2k = 6 understates ε by 1.5x. The ledger maps d_in = 1; "
+    "anything that charges d_in >= 2 (bounded DP, group privacy) must not trust this map."
 )
 def test_replacing_a_person_in_a_single_small_group_is_understated() -> None:
     """A person A with k = 3 rows at the top of the range in the only public key, replaced

@@ -1,11 +1,11 @@
-"""Every step between the raw file and OpenDP's input is person-stable (ARCHITECTURE
-invariant 8): adding or removing one person's rows changes OpenDP's input by at most that
-person's rows.
+"""Every step between the raw file and OpenDP's input is person-stable (docs/architecture.md,
+invariant 8, person-stable): adding or removing one person's rows changes OpenDP's input by
+at most that person's rows.
 
 The path under test is the flow's own: ``flows.stages.validate_and_stage`` (load-time
 conform, per-row value handling), ``flows.stages.mask_staged`` (drop-row policies,
 generalization, pseudonyms; it writes the release input and, separately, the suppressed
-masked file) and ``analytics.catalogue.opendp_input`` (the prepared columns every
+masked file) and ``analytics.analyses.opendp_input`` (the prepared columns every
 measurement reads, the hashed privacy unit included). The per-person truncation itself
 runs inside OpenDP's plan and is accounted for there.
 
@@ -28,10 +28,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analytics.catalogue import opendp_input
+from analytics.analyses import opendp_input
 from flows.stages import mask_staged, validate_and_stage
 from privacy.contract import Contract
 from privacy.keys import dataset_key
+from tests.unit.contracts import contract_of, monthly_days
 
 MASTER = b"stability-test-master-key-0123456789abcdef"
 Rows = list[dict[str, str | None]]
@@ -247,18 +248,12 @@ def test_the_check_detects_a_global_step() -> None:
 def test_dates_of_one_person_do_not_shift_anyone_elses_period() -> None:
     """A person far outside the public periods (or with an unreadable date) leaves the other
     rows' periods as they were."""
-    contract = Contract.model_validate(
-        {
-            "dataset": "periods",
-            "rows_are_people": True,
-            "budget": {"epsilon_cap": 10},
-            "columns": {
-                "day": {"role": "time", "type": "date", "granularity": "month",
-                        "periods": {"start": "2025-01-01", "end": "2025-12-31"}},
-                "x": {"role": "measure", "type": "float", "bounds": [0, 1]},
-            },
-            "analyses": [{"kind": "trend", "time": "day", "measures": ["x"]}],
-        }
+    contract = contract_of(
+        "periods",
+        {"day": monthly_days("2025-01-01", "2025-12-31"),
+         "x": {"role": "measure", "type": "float", "bounds": [0, 1]}},
+        [{"kind": "trend", "time": "day", "measures": ["x"]}],
+        budget={"epsilon_cap": 10},
     )
     rows = [{"day": (dt.date(2025, 1, 1) + dt.timedelta(days=9 * i)).isoformat(), "x": "0.5"}
             for i in range(30)]  # fmt: skip

@@ -15,7 +15,6 @@ from privacy.contract import Contract, parse_contract
 from privacy.errors import ContractViolation
 from privacy.validation import (
     GE_RESULT_FORMAT,
-    _GeRunner,
     build_suite,
     check,
     conform,
@@ -24,6 +23,7 @@ from privacy.validation import (
     validation_counts,
     validation_report,
 )
+from privacy.validation.expectations import _GeRunner
 
 CANARY = "CANARY-7f3a9"
 

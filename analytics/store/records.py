@@ -1,0 +1,88 @@
+"""Records the pipeline exchanges with the aggregate store besides releases: object
+versions, runs and budget reservations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+
+from privacy.budget import PrivacyLoss
+
+RunStatus = Literal[
+    "running",  # started, not finished
+    "completed",  # validated, masked, released and published
+    "rejected",  # bad input: quarantined with a counts-only reason
+    "budget_exhausted",  # validated and masked; release refused by the budget
+    "terms_changed",  # validated and masked; release refused: the contract changes pinned terms
+    "duplicate",  # this object version was already published; nothing new was done
+    "failed",  # an unexpected error (storage down, bug); the file stays where it was
+]
+
+
+@dataclass(frozen=True)
+class ObjectVersion:
+    """The idempotency key of a pipeline run: one object version is published once."""
+
+    bucket: str
+    key: str
+    etag: str
+    size: int | None = None
+
+    @property
+    def dataset(self) -> str:
+        # keys look like landing/<dataset>/<file>
+        parts = self.key.split("/")
+        return parts[1] if len(parts) >= 3 else ""
+
+    def columns(self) -> dict[str, str]:
+        """The columns that name this version in the store's tables (ledger, releases, runs,
+        published objects): bucket, key and etag."""
+        return {"bucket": self.bucket, "key": self.key, "etag": self.etag}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class RunRecord:
+    """One pipeline run as shown on the dashboard's runs page and by `privacy-analytics runs`.
+
+    Counts only: no field ever holds a value read from a row. ``values_nulled`` counts the
+    cell values the pipeline set to null because they could not be read, lay outside their
+    public keys or were NaN/inf; ``notes`` is a one-line, counts-only note for operators.
+    Exact counts are operator information, never shown to viewers.
+    """
+
+    run_id: str
+    dataset: str
+    obj: ObjectVersion
+    status: RunStatus = "running"
+    rows_in: int | None = None
+    rows_out: int | None = None
+    rows_suppressed: int | None = None
+    columns_dropped: int | None = None
+    columns_pseudonymized: int | None = None
+    columns_generalized: int | None = None
+    epsilon_spent: float = 0.0
+    delta_spent: float = 0.0
+    reason: str | None = None
+    flow_run_url: str | None = None
+    started_at: datetime = field(default_factory=utcnow)
+    finished_at: datetime | None = None
+    values_nulled: int | None = None
+    notes: str | None = None
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """A ``reserved`` ledger entry: budget set aside for one object version's releases."""
+
+    id: int
+    dataset: str
+    run_id: str
+    obj: ObjectVersion
+    loss: PrivacyLoss
+    created_at: datetime
+    window_start: datetime | None = None

@@ -1,0 +1,73 @@
+"""A contract's dataset-level settings: the privacy budget, k-anonymity, CSV options.
+
+>>> budget = Budget(epsilon_cap=20, delta=1e-6, epsilon_per_release=2)
+>>> budget.releases_allowed, budget.release_delta
+(10, 1e-07)
+>>> Anonymity(k=5).quasi_identifiers is None
+True
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from privacy.contract.enums import _Strict
+
+
+class Budget(_Strict):
+    """Per-dataset privacy budget. ε and δ are finite and positive (δ may be 0 only if no
+    analysis needs private group keys)."""
+
+    #: total ε the dataset may spend (per window under policy "window")
+    epsilon_cap: float = Field(gt=0, allow_inf_nan=False)
+    #: total δ the dataset may spend, like epsilon_cap
+    delta: float = Field(default=1e-6, ge=0, lt=1, allow_inf_nan=False)
+    #: ε spent on each file, split over its analyses
+    epsilon_per_release: float = Field(default=1.0, gt=0, allow_inf_nan=False)
+    #: δ spent on each file; default: δ cap shared evenly by the releases ε allows
+    delta_per_release: float | None = Field(default=None, ge=0, lt=1, allow_inf_nan=False)
+    policy: Literal["lifetime", "window"] = "lifetime"
+    #: for policy "window": the calendar period after which spending resets
+    window: Literal["day", "week", "month", "quarter", "year"] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> Budget:
+        if self.epsilon_per_release > self.epsilon_cap:
+            raise ValueError("epsilon_per_release cannot exceed epsilon_cap")
+        if self.policy == "window" and self.window is None:
+            raise ValueError("policy 'window' needs window: day|week|month|quarter|year")
+        if self.delta_per_release is not None and self.delta_per_release > self.delta:
+            raise ValueError("delta_per_release cannot exceed delta (the δ cap)")
+        return self
+
+    @property
+    def releases_allowed(self) -> int:
+        """How many files the ε cap pays for."""
+        return max(int(self.epsilon_cap / self.epsilon_per_release + 1e-9), 1)
+
+    @property
+    def release_delta(self) -> float:
+        """δ spent on each file (so that ε, not δ, is what runs out)."""
+        if self.delta_per_release is not None:
+            return self.delta_per_release
+        return self.delta / self.releases_allowed
+
+
+class LDiversity(_Strict):
+    column: str
+    l: int = Field(ge=2)  # noqa: E741
+
+
+class Anonymity(_Strict):
+    k: int = Field(default=1, ge=1)
+    #: quasi-identifier columns; default: every column with role quasi_identifier
+    quasi_identifiers: list[str] | None = None
+    #: optional l-diversity of a sensitive column within each equivalence class
+    l_diversity: LDiversity | None = None
+
+
+class CsvOptions(_Strict):
+    delimiter: str = Field(default=",", min_length=1, max_length=1)
+    encoding: Literal["utf8", "utf8-lossy", "latin1", "cp1252", "utf16"] = "utf8"
