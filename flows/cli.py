@@ -21,7 +21,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from flows import cli_contract, cli_pipeline, cli_store
+    from flows import cli_contract, cli_pipeline, cli_plan, cli_store
 
     parser = argparse.ArgumentParser(
         prog="privacy-analytics",
@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_pipeline.register(sub)
     cli_contract.register(sub)
     cli_store.register(sub)
+    cli_plan.register(sub)
     return parser
 
 

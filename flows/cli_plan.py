@@ -1,0 +1,199 @@
+"""`privacy-analytics plan CONTRACT --people N`: what a contract will buy, before any file.
+
+    privacy-analytics plan contracts/employees.yaml --people 2000
+    privacy-analytics plan contracts/employees.yaml --people 2000 --rows-per-person 5 \\
+        --expect efficiency=1.1 --target "summary=±5%" --json
+
+Reads the contract and the command line only (``analytics.planner``): no data file, no
+store, no settings. Exit 0; 2 when a ``--target`` is out of reach within the ε cap (the
+plan is printed, the reason goes to stderr); 1 for other errors via ``flows.cli``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from flows.cli_output import dump, indented, positive, table
+
+EXIT_OK, EXIT_UNREACHABLE = 0, 2
+
+
+def register(sub: Any) -> None:  # argparse._SubParsersAction
+    p = sub.add_parser(
+        "plan",
+        help="predict what a contract's releases will show (interval widths, ε, releases)",
+        description="From the contract and these numbers only (never a data file): every "
+        "analysis's expected 95%% interval half-width, the ε per release and its split, and "
+        "how many releases the ε cap allows. --target solves for the ε per release that "
+        "reaches a half-width.",
+    )
+    p.add_argument("contract", type=Path, metavar="CONTRACT", help="the contract YAML file")
+    p.add_argument("--people", type=positive, required=True, help="people in one file")
+    p.add_argument(
+        "--rows-per-person", type=positive, default=None, metavar="R",
+        help="rows of each person (default: max_rows_per_unit, or 1 when rows_are_people)",
+    )  # fmt: skip
+    p.add_argument(
+        "--expect", nargs="+", action="extend", default=[], metavar="MEASURE=VALUE",
+        help="a measure's expected average (default: the midpoint of its bounds)",
+    )  # fmt: skip
+    p.add_argument(
+        "--target", nargs="+", action="extend", default=[], metavar="ANALYSIS=±X%",
+        help="solve for the ε per release giving ANALYSIS[.METRIC] a half-width of X%% "
+        "(relative) or X (absolute), e.g. 'summary=±5%%'",
+    )  # fmt: skip
+    p.add_argument("--runs", type=positive, default=5, help="engine runs to take the median of (default 5)")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(handler=_plan)
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from analytics import planner
+    from privacy.contract import load_contract
+
+    expect = dict(parse_expect(e) for e in args.expect)
+    targets = [parse_target(t) for t in args.target]
+    contract = load_contract(args.contract)
+    a = planner.assume(contract, args.people, args.rows_per_person, expect, args.runs)
+    plan = planner.predict(contract, a)
+    for t in targets:
+        planner.target_rows(plan, t)  # an unknown analysis fails before any search
+    solved = [planner.solve(contract, a, t) for t in targets]
+    sources = {m: _source(contract, a, m, set(expect)) for m in a.expect}
+    if args.json:
+        dump({**_as_dict(plan, sources), "targets": [_solved(s) for s in solved]})
+    else:
+        sys.stdout.write("\n".join(_render(plan, sources, solved)) + "\n")
+    missed = [s for s in solved if not s.reached]
+    for s in missed:
+        print(f"unreachable: {_target_line(s)}", file=sys.stderr)
+    return EXIT_UNREACHABLE if missed else EXIT_OK
+
+
+def parse_target(text: str) -> Any:
+    """``ANALYSIS[.METRIC]=±X%`` (relative) or ``=±X`` (absolute); ``+-`` or no sign too."""
+    from analytics.planner import PlanError, Target
+
+    name, sep, want = text.partition("=")
+    want = want.strip().removeprefix("±").removeprefix("+-").strip()
+    value = _number(want.removesuffix("%"))
+    if not sep or not name.strip() or not math.isfinite(value) or value <= 0:
+        raise PlanError(f"--target '{text}': write ANALYSIS=±X% or ANALYSIS=±X with X > 0")
+    return Target(name.strip(), value, want.endswith("%"))
+
+
+def parse_expect(text: str) -> tuple[str, float]:
+    """``MEASURE=VALUE``: the value a measure is expected to average."""
+    from analytics.planner import PlanError
+
+    name, sep, raw = text.partition("=")
+    value = _number(raw)
+    if not sep or not name.strip() or not math.isfinite(value):
+        raise PlanError(f"--expect '{text}': write MEASURE=NUMBER")
+    return name.strip(), value
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
+
+
+def _source(contract: Any, a: Any, m: str, given: set[str]) -> str:
+    if m in a.unpredictable:
+        return "not predicted: bounds auto without within"
+    if m in given:
+        return "--expect"
+    return "midpoint of within" if contract.columns[m].auto_bounds else "midpoint of bounds"
+
+
+# --------------------------------------------------------------------------- text
+
+
+def _num(x: float | None) -> str:
+    if x is None:
+        return "-"
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.3g}"
+
+
+def _width(x: float, relative: bool) -> str:
+    return f"±{x * 100:.4g}%" if relative else f"±{x:.4g}"
+
+
+def _label(v: Any) -> str:
+    parts = [str(v.metric), v.column or "", f"per {v.per}" if v.per else ""]
+    return " ".join(p for p in parts if p)
+
+
+def _render(plan: Any, sources: dict[str, str], solved: list[Any]) -> Iterator[str]:
+    a, c, b = plan.assumptions, plan.contract, plan.contract.budget
+    rows = a.people * a.rows_per_person
+    each = f"{a.rows_per_person} row" + ("s" if a.rows_per_person != 1 else "")
+    yield f"dataset {c.dataset} (contract v{c.version}): a file of {a.people} people x {each} ({rows} rows)"
+    if sources:
+        yield "expected values: " + ", ".join(
+            f"{m} {a.expect[m]:g} ({s})" if not s.startswith("not") else f"{m} ({s})"
+            for m, s in sources.items()
+        )
+    yield from plan.notes
+    yield f"95% intervals: median half-width over {a.runs} engine runs on a synthetic file of that shape"
+    yield ""
+    shown = [v for v in plan.values if v.half_width is not None]
+    cells = [[v.analysis, _label(v), _num(v.expected), _num(v.half_width),
+              "-" if v.relative is None else f"{v.relative * 100:.3g}%"] for v in shown]  # fmt: skip
+    yield from table(["analysis", "value", "expected", "±", "relative ±"], cells)
+    missing = [v for v in plan.values if v.half_width is None]
+    if missing:
+        yield "not predicted:"
+        yield from indented(f"{v.analysis} {_label(v)}: {v.note}" for v in missing)
+    yield ""
+    yield f"ε per release: {plan.epsilon:g} (δ {plan.delta:g}), split over the analyses:"
+    yield from indented(table(["analysis", "ε", "δ"], [
+        [n, f"{e:.4g}" if e else "0 (post-processing)", f"{d:g}"] for n, e, d in plan.split
+    ]))  # fmt: skip
+    per = f" per {b.window}" if b.policy == "window" else ""
+    yield (f"budget: ε cap {b.epsilon_cap:g}{per} (policy {b.policy}): "
+           f"{plan.releases_allowed} releases{per} at ε {plan.epsilon:g} each")  # fmt: skip
+    yield from (f"target {_target_line(s, per)}" for s in solved)
+
+
+def _target_line(s: Any, per: str = "") -> str:
+    t = s.target
+    head = f"{t.analysis}={_width(t.value / 100 if t.relative else t.value, t.relative)}"
+    if not s.reached:
+        return (f"{head}: out of reach; the best ε tried, the cap {s.epsilon:g}, gives "
+                f"{_width(s.half_width, t.relative)}")  # fmt: skip
+    line = f"{head}: ε {s.epsilon:g} per release reaches {_width(s.half_width, t.relative)}"
+    if s.below is not None:
+        line += f" (ε {s.below:g} gives {_width(s.below_half_width, t.relative)})"
+    return line + f"; the cap then allows {s.releases_allowed} releases{per}"
+
+
+def _as_dict(plan: Any, sources: dict[str, str]) -> dict[str, Any]:
+    b, a = plan.contract.budget, plan.assumptions
+    return {
+        "dataset": plan.contract.dataset, "contract_version": plan.contract.version,
+        "people": a.people, "rows_per_person": a.rows_per_person, "runs": a.runs,
+        "expect": a.expect, "expect_source": sources,
+        "values": [{**asdict(v), "relative": v.relative} for v in plan.values],
+        "epsilon_per_release": plan.epsilon, "delta_per_release": plan.delta,
+        "split": [{"analysis": n, "epsilon": e, "delta": d} for n, e, d in plan.split],
+        "budget": {"epsilon_cap": b.epsilon_cap, "policy": b.policy, "window": b.window,
+                   "releases_allowed": plan.releases_allowed},
+        "notes": plan.notes,
+    }  # fmt: skip
+
+
+def _solved(s: Any) -> dict[str, Any]:
+    t = s.target
+    return {"target": t.analysis, "value": t.value, "relative": t.relative,
+            "reached": s.reached, "epsilon": s.epsilon, "half_width": s.half_width,
+            "below": s.below, "below_half_width": s.below_half_width,
+            "releases_allowed": s.releases_allowed}  # fmt: skip
