@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from flows.cli import build_parser, main
+from tests.unit.flows.env import drop_pa_env
 
 ROOT = Path(__file__).resolve().parents[3]
 SCRIPT = ROOT / ".venv" / "bin" / "privacy-analytics"
@@ -19,9 +19,7 @@ SCRIPT = ROOT / ".venv" / "bin" / "privacy-analytics"
 
 @pytest.fixture(autouse=True)
 def state(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    for name in list(os.environ):
-        if name.startswith("PA_"):
-            monkeypatch.delenv(name)
+    drop_pa_env(monkeypatch)
     monkeypatch.setenv("PA_STATE_DIR", str(tmp_path / "state"))
     return tmp_path / "state"
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from flows.cli import EXIT_ERROR, EXIT_OK, EXIT_REJECTED, main
+from tests.unit.flows.env import drop_pa_env
 
 ROOT = Path(__file__).resolve().parents[3]
 EMPLOYEES = ROOT / "contracts" / "employees.yaml"
@@ -28,9 +29,7 @@ analyses:
 
 @pytest.fixture(autouse=True)
 def no_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in list(os.environ):
-        if name.startswith("PA_"):
-            monkeypatch.delenv(name)
+    drop_pa_env(monkeypatch)
     monkeypatch.setenv("PA_STATE_DIR", str(tmp_path / "no-state"))
 
 

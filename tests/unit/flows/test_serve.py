@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import inspect
 import multiprocessing
-import os
 from datetime import timedelta
 from typing import Any
 
@@ -16,13 +15,12 @@ from flows.events import object_event
 from flows.objectstore import ObjectInfo
 from flows.process_object import process_object
 from flows.settings import Settings
+from tests.unit.flows.env import drop_pa_env
 
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("PA_"):
-            monkeypatch.delenv(name)
+    drop_pa_env(monkeypatch)
 
 
 def _deployments(settings: Settings) -> list[Any]:

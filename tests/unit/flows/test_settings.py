@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import stat
 from pathlib import Path
@@ -12,15 +11,14 @@ from pydantic import ValidationError
 
 from flows.settings import Settings
 from privacy.errors import PipelineError
+from tests.unit.flows.env import drop_pa_env
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("PA_"):
-            monkeypatch.delenv(name)
+    drop_pa_env(monkeypatch)
 
 
 def _readme_settings_rows() -> dict[str, str]:
