@@ -55,7 +55,7 @@ def crash_detection(heartbeat_seconds: int) -> Any:
             ChangeFlowRunState(
                 state=StateType.CRASHED,
                 message=f"no heartbeat for {3 * heartbeat_seconds} s: the run's worker is "
-                "gone. The sweep emits its object again; its budget reservation expires "
+                "gone. The sweep starts a new run for its object; its budget reservation expires "
                 "unspent.",
             )
         ],

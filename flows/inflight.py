@@ -6,7 +6,7 @@ an event for each of them every sweep would add a duplicate run per object per s
 sweep skips them instead. A run counts as on its way while it is scheduled (including
 ``AwaitingConcurrencySlot``), and while it has been pending or running for less than
 ``PA_RESERVATION_TIMEOUT_SECONDS``: longer than that, it is presumed dead with its worker (its
-budget reservation has expired too) and the sweep emits its object again. A run stuck in
+budget reservation has expired too) and the sweep starts a new run for its object. A run stuck in
 pending (its worker died between taking it and starting it: no heartbeat ever comes, so
 `pa-crashed-runs` cannot see it) is reported so the sweep can mark it `Crashed`.
 """
@@ -64,7 +64,7 @@ def scan_runs(presumed_dead_after: timedelta) -> tuple[set[tuple[str, str]], lis
                     if since is not None and since < dead_before:
                         if state.is_pending():
                             stuck.append(run.id)
-                        continue  # presumed dead: let the sweep emit its object again
+                        continue  # presumed dead: the sweep starts a new run for its object
                 params: dict[str, Any] = run.parameters or {}
                 key = params.get("key")
                 if isinstance(key, str):
@@ -84,7 +84,7 @@ def crash_stuck(run_ids: list[Any], after: timedelta) -> int:
         for run_id in run_ids:
             result = client.set_flow_run_state(run_id, Crashed(
                 message=f"pending for more than {after.total_seconds():.0f} s: the worker that "
-                "took this run died before starting it; the sweep emits its object again"))
+                "took this run died before starting it; the sweep starts a new run for its object"))
             done += result.state is not None and result.state.is_crashed()
     return done
 

@@ -107,7 +107,7 @@ class Settings(BaseSettings):
         ge=10,
         description="A budget reservation older than this belongs to a crashed run and stops "
         "counting (it never becomes spend); the sweep also treats a run still running after "
-        "this long as dead and emits its object again.",
+        "this long as dead and starts a new run for its object.",
     )
     warm_start: bool = Field(
         default=True,
