@@ -90,6 +90,13 @@ class Dataset(Page):
     how_interval = "dataset-how-interval"
     how_quantiles = "dataset-how-quantiles"
     how_badges = "dataset-how-badges"
+    #: the release set shown: a dcc.Store (the choice) and the dropdown that sets it
+    chosen = "dataset-chosen"
+    release_set = "dataset-release-set"
+    release_selector = "dataset-release-selector"
+    shown = "dataset-shown"
+    history = "dataset-history"
+    history_table = "dataset-history-table"
     #: pattern types, one per card or note
     export = "dataset-export"
     insights = "dataset-insights"

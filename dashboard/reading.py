@@ -15,13 +15,15 @@ from dashboard.ids import DATASET
 from dashboard.noise import HIGH_RELATIVE, HIGH_SHARE_POINTS, LOW_RELATIVE, LOW_SHARE_POINTS
 
 
-def how_to_read(budget: BudgetStatus | None = None) -> dbc.Accordion:
+def how_to_read(budget: BudgetStatus | None = None,
+                rows_per_person: int | None = None) -> dbc.Accordion:
     """What the numbers are and what their intervals cover: exactly what the math does
-    (``budget``: the dataset's pinned privacy unit and rows per person)."""
+    (``budget``: the dataset's pinned privacy unit and rows per person; ``rows_per_person``:
+    the bound the shown release used, when it differs, as a dataset release's may)."""
+    k = rows_per_person or (budget.max_rows_per_unit if budget is not None else None)
     if budget is not None and budget.rows_are_people:
         per_person = "each row is a different person"
-    elif budget is not None and budget.max_rows_per_unit is not None:
-        k = budget.max_rows_per_unit
+    elif k is not None:
         per_person = (f"each person contributes at most {k} row{'' if k == 1 else 's'} "
                       "(rows beyond that are left out at random)")
     else:

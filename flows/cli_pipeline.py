@@ -78,18 +78,24 @@ def _where(settings: Settings) -> str:
     return str(settings.objects_dir)
 
 
-def cmd_process(args: argparse.Namespace) -> int:
+def _run_here(args: argparse.Namespace) -> tuple[Settings, str | None]:
+    """Before a flow runs in this process: Prefect's defaults, the state folder, a quiet
+    console unless ``--verbose``; returns the settings and the ``--contract`` path."""
     settings = Settings()
     _prefect_defaults(settings)
     settings.state.mkdir(parents=True, exist_ok=True)
+    if not args.verbose:
+        _quiet_prefect_console()
+    return settings, str(Path(args.contract).resolve()) if args.contract else None
+
+
+def cmd_process(args: argparse.Namespace) -> int:
+    settings, contract = _run_here(args)
     from flows.outcome import Outcome
     from flows.process_object import process_object
 
-    if not args.verbose:
-        _quiet_prefect_console()
     settings.pseudonym_key_bytes()  # refuse a missing or short key before anything runs
     info = _drop(settings, Path(args.file), args.dataset)
-    contract = str(Path(args.contract).resolve()) if args.contract else None
     state = process_object(
         bucket=info.bucket,
         key=info.key,
@@ -103,6 +109,24 @@ def cmd_process(args: argparse.Namespace) -> int:
         message = _one_line(state.message)
         raise PipelineError(message or f"the run ended {state.name}")
     return _report(outcome)
+
+
+def cmd_release_dataset(args: argparse.Namespace) -> int:
+    _, contract = _run_here(args)
+    from flows.release_dataset import DatasetOutcome, release_dataset
+
+    state = release_dataset(dataset=args.dataset, contract_path=contract, return_state=True)
+    out = state.result(raise_on_failure=False)
+    if not isinstance(out, DatasetOutcome):
+        raise PipelineError(_one_line(state.message) or f"the run ended {state.name}")
+    message = _one_line(out.message)
+    if out.status in ("completed", "skipped", "duplicate"):
+        _out(f"{'completed' if out.status == 'completed' else 'skipped'}: {message}")
+        return 0
+    if out.status == "failed":
+        raise PipelineError(message or "the dataset release failed")
+    print(f"{out.status.replace('_', ' ')}: {message}", file=sys.stderr)
+    return 2 if out.status == "refused" else 1
 
 
 def _one_line(text: str | None) -> str:
@@ -123,7 +147,7 @@ def _report(outcome: Outcome) -> int:
     if outcome.status == "budget_exhausted":
         print(f"budget exhausted: {message}", file=sys.stderr)
         return 1
-    word = "completed" if outcome.status == "completed" else "skipped"
+    word = outcome.status if outcome.status in ("completed", "masked") else "skipped"
     _out(f"{word}: {message}" if message else word)
     return 0
 
@@ -188,6 +212,22 @@ def register(sub: Any) -> None:
         "--contract", metavar="PATH", help="contract file (default: <contracts dir>/<NAME>.yaml)"
     )
     p.add_argument("--verbose", "-v", action="store_true", help="also print Prefect's run logs")
+
+    p = sub.add_parser(
+        "release-dataset",
+        help="release the contract's analyses over a dataset as a whole, now",
+        description="Run the release-dataset flow on NAME now: every file of the dataset so "
+        "far (files: append) or its latest snapshot (files: snapshot), each person's rows "
+        "bounded over all of them by release.max_rows_per_unit, at release.epsilon. A release "
+        "over the same files as the last one spends nothing. Exit 0 when released or "
+        "nothing new, 1 when the budget is spent or on errors, 2 when the contract is refused.",
+    )
+    p.add_argument("dataset", metavar="NAME")
+    p.add_argument(
+        "--contract", metavar="PATH", help="contract file (default: <contracts dir>/<NAME>.yaml)"
+    )
+    p.add_argument("--verbose", "-v", action="store_true", help="also print Prefect's run logs")
+    p.set_defaults(handler=cmd_release_dataset)
 
     p = sub.add_parser(
         "demo",

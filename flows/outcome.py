@@ -91,6 +91,9 @@ class Outcome:
     published: Published | None = None
     started_at: datetime = field(default_factory=utcnow)
     finished_at: datetime | None = None
+    #: ``release.every_files`` files have arrived since the last dataset release: the flow
+    #: starts one once this run's dataset slot is free
+    dataset_release_due: bool = False
 
     def begin(self, obj: ObjectVersion) -> None:
         """The run starts on ``obj`` (its run record is written from here on)."""

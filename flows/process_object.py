@@ -30,6 +30,7 @@ from flows.guards import internal_error, run_logger
 from flows.keys import LandingKey, parse_landing_key
 from flows.objectstore import ObjectVanished
 from flows.outcome import Outcome
+from flows.release_dataset import start_dataset_release
 from flows.resources import RunResources
 from flows.settings import Settings
 from flows.tasks import locate, mask_object, quarantine, release_and_publish, remove_raw
@@ -76,6 +77,8 @@ def final_state(outcome: Outcome) -> State[Any]:
     match outcome.status:
         case "completed":
             return Completed(message=message, data=outcome)
+        case "masked":
+            return Completed(name="Masked", message=message, data=outcome)
         case "duplicate" | "missing":
             return Completed(name="Skipped", message=message, data=outcome)
         case "budget_exhausted":
@@ -125,6 +128,8 @@ def _release(
 ) -> Outcome:  # fmt: skip
     """Release and publish what the mask task wrote, then tidy landing/."""
     assert outcome.masked is not None
+    if not contract.release.per_file:
+        return _masked_only(res, contract, landing, obj, outcome)
     run = outcome.run_record()
     try:  # BudgetTermsChanged (terms changed since registration) is the caller's to handle
         published = release_and_publish(
@@ -141,12 +146,45 @@ def _release(
         return outcome.end("duplicate", "published by a concurrent run")
     outcome.published = published
     outcome.end("completed")
+    outcome.dataset_release_due = _dataset_release_due(res, contract)
     try:
         remove_raw(quote(res), quote(landing), obj.etag)
     except PipelineError as exc:  # published all the same; the sweep tidies it later
         run_logger().warning("published; the raw file stays in landing/ for now: %s", exc)
     _artifact(outcome)
     return outcome
+
+
+def _masked_only(
+    res: RunResources, contract: Contract, landing: LandingKey, obj: ObjectVersion,
+    outcome: Outcome,
+) -> Outcome:  # fmt: skip
+    """``release.per_file: false``: the file joins the dataset without a release of its
+    own; dataset releases (`release-dataset`) read it."""
+    outcome.end("masked", "validated and masked; this dataset releases over all its files "
+                "(release.per_file: false), with release-dataset")
+    if not res.aggregates.record_masked(outcome.run_record()):
+        return outcome.end("duplicate", "processed by a concurrent run")
+    run_logger().info("%s", outcome.reason)
+    remove_raw(quote(res), quote(landing), obj.etag)
+    _artifact(outcome)
+    outcome.dataset_release_due = _dataset_release_due(res, contract)
+    return outcome
+
+
+def _dataset_release_due(res: RunResources, contract: Contract) -> bool:
+    every = contract.release.every_files
+    if every is None:
+        return False
+    try:
+        since = res.aggregates.files_since_dataset_release(contract.dataset)
+    except PipelineError as exc:  # the file is done; the next one, or the schedule, retries
+        run_logger().warning("could not count the files since the last dataset release: %s", exc)
+        return False
+    if since >= every:
+        run_logger().info("%s file(s) since the last dataset release (release.every_files: "
+                          "%s): starting release-dataset", since, every)
+    return since >= every
 
 
 # --------------------------------------------------------------------------- how a run ends
@@ -264,4 +302,6 @@ def process_object(
     # one slot of the dataset's Prefect concurrency limit (flows/concurrency.py)
     with dataset_slot(settings, dataset_of(key)):
         outcome = run_pipeline(ObjectVersion(bucket, key, etag, size), contract_path, settings)
+    if outcome.dataset_release_due:  # once the slot is free: the dataset release takes it
+        start_dataset_release(outcome.dataset, outcome.obj, contract_path)
     return final_state(outcome)

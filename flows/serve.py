@@ -1,6 +1,7 @@
-"""Serve the deployments: `process-object` (event-triggered) and `sweep-landing` (scheduled).
+"""Serve the deployments: `process-object` (event-triggered), `sweep-landing` (scheduled) and
+`release-dataset` (on each contract's ``release.schedule``, and on demand).
 
-Both also appear in the Prefect UI, where they can be run or scheduled by hand.
+All three appear in the Prefect UI, where they can be run or scheduled by hand.
 
 Flow runs start in fresh processes. Importing the pipeline (Great Expectations above all)
 takes several seconds, so runs are forked from a pre-warmed fork server that imported it
@@ -17,9 +18,12 @@ from typing import Any
 
 from prefect.events import DeploymentEventTrigger
 from prefect.runner import Runner
+from prefect.schedules import Cron, Schedule
 
 from flows.crashes import aensure_crash_detection
 from flows.process_object import FLOW_NAME, process_object
+from flows.release_dataset import FLOW_NAME as DATASET_FLOW
+from flows.release_dataset import release_dataset
 from flows.settings import Settings
 from flows.sweep import ONE_AT_A_TIME, sweep_landing
 from privacy.errors import PipelineError
@@ -30,6 +34,7 @@ log = logging.getLogger("privacy_analytics.serve")
 WARM_MODULES = [
     "flows.process_object",
     "flows.sweep",
+    "flows.release_dataset",
     "analytics.analyses",
     "analytics.store",
     "privacy.masking",
@@ -52,8 +57,30 @@ def object_trigger(namespace: str) -> DeploymentEventTrigger:
     )
 
 
+def dataset_schedules(settings: Settings) -> list[Schedule]:
+    """One cron schedule per contract with ``release.schedule`` (UTC), its parameters
+    naming the dataset. A contract that does not load is skipped with a warning (its
+    files are quarantined with the reason)."""
+    from privacy.contract import load_contract
+    from privacy.errors import ContractError
+
+    out: list[Schedule] = []
+    folder = settings.contracts_dir
+    for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
+        try:
+            contract = load_contract(path, path.stem)
+        except ContractError as exc:
+            log.warning("contract %s not scheduled: %s", path.name, exc)
+            continue
+        if contract.release.schedule:
+            out.append(Cron(contract.release.schedule.strip(), timezone="UTC",
+                            parameters={"dataset": contract.dataset},
+                            slug=f"release-{contract.dataset.lower()}"[:64]))
+    return out
+
+
 def deployment_specs(settings: Settings) -> list[dict[str, Any]]:
-    """The two deployments: keyword arguments for ``Runner.add_flow``."""
+    """The three deployments: keyword arguments for ``Runner.add_flow``."""
     return [
         {
             "flow": process_object,
@@ -70,11 +97,20 @@ def deployment_specs(settings: Settings) -> list[dict[str, Any]]:
             "description": "Start runs for objects in landing/ that were never processed.",
             "tags": ["privacy-analytics"],
         },
+        {
+            "flow": release_dataset,
+            "name": DATASET_FLOW,
+            "schedules": dataset_schedules(settings),
+            "description": "Release a dataset's analyses over all its files so far (or its "
+            "latest snapshot); scheduled by each contract's release.schedule, or run with a "
+            "dataset name.",
+            "tags": ["privacy-analytics"],
+        },
     ]
 
 
 async def serve_deployments(settings: Settings) -> None:
-    """Register both deployments with an in-process Runner and execute their runs.
+    """Register the deployments with an in-process Runner and execute their runs.
 
     ``Runner.add_flow`` (unlike ``serve(*deployments)``) keeps the flow object, so each run
     starts as a direct child of this process (no ``python -m prefect.engine`` re-import)."""

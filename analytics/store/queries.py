@@ -41,12 +41,14 @@ from analytics.store.rows import (
     LedgerEntry,
     PublishedValueRow,
     ReleaseInfo,
+    ReleaseSetInfo,
     RunRow,
     TermsChange,
     ValueRow,
     from_columns,
 )
 from analytics.store.schema import (
+    dataset_releases,
     datasets,
     insights,
     ledger,
@@ -269,26 +271,75 @@ class ReadOnlyStore(StoreHandle):
             out.setdefault(row.release_id, []).append(item(row))
         return out
 
-    def latest_values(self, dataset: str) -> list[ValueRow]:
-        """The values of the latest release of each analysis name of ``dataset``."""
-        latest = (
-            select(func.max(releases.c.id))
-            .where(releases.c.dataset == dataset)
-            .group_by(releases.c.name)
+    def release_sets(self, dataset: str, limit: int = 200) -> list[ReleaseSetInfo]:
+        """The dataset's published release sets (committed ledger entries), newest first:
+        dataset releases and files' own releases."""
+        query = (
+            select(ledger.c.id.label("ledger_id"), ledger.c.key, ledger.c.epsilon,
+                   ledger.c.delta, ledger.c.committed_at, dataset_releases.c.files,
+                   dataset_releases.c.files_mode, dataset_releases.c.max_rows_per_unit)
+            .outerjoin(dataset_releases, dataset_releases.c.ledger_id == ledger.c.id)
+            .where(ledger.c.dataset == dataset, ledger.c.state == "committed")
+            .order_by(ledger.c.id.desc())
+            .limit(limit)
         )
         with self._read_dataset(dataset) as conn:
-            rows = conn.execute(
-                select(
-                    published_values,
-                    releases.c.name.label("release_name"),
-                    releases.c.analysis,
-                    releases.c.epsilon,
-                    releases.c.created_at,
-                )
-                .join(releases, releases.c.id == published_values.c.release_id)
-                .where(releases.c.id.in_(latest))
-                .order_by(releases.c.name, published_values.c.id)
-            ).all()
+            rows = conn.execute(query).all()
+        return [
+            from_columns(ReleaseSetInfo, r._mapping, created_at=r.committed_at,
+                         kind="file" if r.files is None else "dataset")
+            for r in rows
+        ]
+
+    def default_release_set(self, dataset: str) -> int | None:
+        """The release set a dataset page shows first: the latest dataset release, or None
+        when the dataset has none (then each analysis's latest release is shown)."""
+        with self._read_dataset(dataset) as conn:
+            return conn.execute(
+                select(func.max(dataset_releases.c.ledger_id))
+                .where(dataset_releases.c.dataset == dataset)
+            ).scalar_one_or_none()
+
+    def latest_values(self, dataset: str, ledger_id: int | None = None) -> list[ValueRow]:
+        """The values of the latest release of each analysis name of ``dataset``, or with
+        ``ledger_id`` those of one release set (see ``release_sets``)."""
+        with self._read_dataset(dataset) as conn:
+            return self._values(conn, dataset, None if ledger_id is None else [ledger_id])
+
+    def values_of(self, dataset: str, ledger_ids: Sequence[int],
+                  analysis: str | None = None) -> list[ValueRow]:
+        """The values of the release sets ``ledger_ids`` of ``dataset`` (only those of
+        ``analysis`` releases, if given), each with its ``ledger_id``: a history."""
+        with self._read_dataset(dataset) as conn:
+            return self._values(conn, dataset, list(ledger_ids), analysis)
+
+    @staticmethod
+    def _values(conn: Connection, dataset: str, ledger_ids: list[int] | None,
+                analysis: str | None = None) -> list[ValueRow]:
+        chosen: list[Any] = [releases.c.dataset == dataset]
+        if ledger_ids is None:
+            chosen.append(releases.c.id.in_(
+                select(func.max(releases.c.id))
+                .where(releases.c.dataset == dataset)
+                .group_by(releases.c.name)
+            ))
+        else:
+            chosen.append(releases.c.ledger_id.in_(ledger_ids))
+        if analysis is not None:
+            chosen.append(releases.c.analysis == analysis)
+        rows = conn.execute(
+            select(
+                published_values,
+                releases.c.name.label("release_name"),
+                releases.c.analysis,
+                releases.c.epsilon,
+                releases.c.created_at,
+                releases.c.ledger_id,
+            )
+            .join(releases, releases.c.id == published_values.c.release_id)
+            .where(*chosen)
+            .order_by(releases.c.name, releases.c.ledger_id, published_values.c.id)
+        ).all()
         return [from_columns(ValueRow, r._mapping, group=_group(r.group_json)) for r in rows]
 
     def insights(self, dataset: str, limit: int = 20) -> list[str]:

@@ -3,6 +3,7 @@ versions, runs and budget reservations."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
@@ -13,6 +14,7 @@ RunStatus = Literal[
     "running",  # started, not finished
     "completed",  # validated, masked, released and published
     "rejected",  # bad input: quarantined with a counts-only reason
+    "masked",  # validated and masked; no release of its own (release.per_file: false)
     "budget_exhausted",  # validated and masked; release refused by the budget
     "terms_changed",  # validated and masked; release refused: the contract changes pinned terms
     "duplicate",  # this object version was already published; nothing new was done
@@ -86,3 +88,44 @@ class Reservation:
     loss: PrivacyLoss
     created_at: datetime
     window_start: datetime | None = None
+
+
+#: the files a dataset's runs validated and masked: the runs ended in one of these
+MASKED_STATUSES = ("completed", "masked", "budget_exhausted")
+
+
+@dataclass(frozen=True)
+class DatasetFile:
+    """A file of a dataset that a run validated and masked: its object version, its rows
+    (exact: operator information) and when its run finished."""
+
+    obj: ObjectVersion
+    rows: int | None
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """What a dataset release read: how the files relate, the files, and the public bound
+    on one person's rows over them. Its idempotency key is ``obj``: one release per
+    dataset and set of files, so a release over nothing new spends nothing."""
+
+    dataset: str
+    files_mode: Literal["append", "snapshot"]
+    files: tuple[ObjectVersion, ...]
+    max_rows_per_unit: int | None
+
+    @property
+    def obj(self) -> ObjectVersion:
+        """The object version that names this release in the store's tables (ledger,
+        releases, runs, published objects): ``datasets/<dataset>/release``, its etag a
+        digest of the versions read."""
+        text = "\n".join(sorted(f"{o.bucket}/{o.key}@{o.etag}" for o in self.files))
+        digest = hashlib.sha256(f"{self.files_mode}|{self.max_rows_per_unit}|{text}".encode())
+        bucket = self.files[0].bucket if self.files else ""
+        return ObjectVersion(bucket, f"{DATASET_RELEASE_PREFIX}{self.dataset}/release",
+                             digest.hexdigest()[:32])
+
+
+#: the key prefix of the object versions that name dataset releases
+DATASET_RELEASE_PREFIX = "datasets/"

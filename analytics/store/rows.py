@@ -18,6 +18,7 @@ __all__ = [
     "LedgerEntry",
     "PublishedValueRow",
     "ReleaseInfo",
+    "ReleaseSetInfo",
     "RunRow",
     "TermsChange",
     "ValueRow",
@@ -196,6 +197,40 @@ class ValueRow:
     scale: float | None
     epsilon: float | None
     created_at: datetime
+    #: the ledger entry (release set) the value's release belongs to
+    ledger_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ReleaseSetInfo:
+    """One published release set of a dataset, newest first in
+    ``ReadOnlyStore.release_sets``: a dataset release (over all files so far, or the latest
+    snapshot) or one file's own release. Public bookkeeping: how many files a dataset release
+    read, never how many rows."""
+
+    ledger_id: int
+    #: "dataset" (a release over the dataset as a whole) or "file"
+    kind: str
+    #: the file's landing key, or ``datasets/<dataset>/release``
+    key: str
+    created_at: datetime
+    epsilon: float
+    delta: float
+    #: dataset releases: files read, how they relate and the bound on one person's rows
+    files: int | None = None
+    files_mode: str | None = None
+    max_rows_per_unit: int | None = None
+
+    @property
+    def label(self) -> str:
+        """How a selector names it, e.g. "dataset release, 3 files, 2026-12-01 15:04"."""
+        when = self.created_at.strftime("%Y-%m-%d %H:%M")
+        if self.kind == "dataset":
+            n = self.files or 0
+            what = "latest snapshot" if self.files_mode == "snapshot" else (
+                f"{n} file{'' if n == 1 else 's'}")
+            return f"dataset release ({what}), {when}"
+        return f"file {self.key.rsplit('/', 1)[-1]}, {when}"
 
 
 @dataclass(frozen=True)

@@ -266,6 +266,36 @@ terms_changes = Table(
     Index(None, "dataset", "id"),
 )
 
+#: releases over a dataset as a whole (the ``release-dataset`` flow): one row per ledger
+#: entry such a release committed, with what it covered
+dataset_releases = Table(
+    "dataset_releases",
+    metadata,
+    Column("ledger_id", Integer, ForeignKey("ledger.id"), primary_key=True, autoincrement=False),
+    _dataset(),
+    #: how the dataset's files relate: append (the release read them all) or snapshot (the
+    #: latest)
+    Column("files_mode", String(16), nullable=False),
+    #: files the release read (public: operators drop them)
+    Column("files", Integer, nullable=False),
+    #: the public bound on one person's rows over those files
+    Column("max_rows_per_unit", Integer, nullable=True),
+    _created_at(),
+    CheckConstraint("files_mode IN ('append', 'snapshot')", name="files_mode_known"),
+    CheckConstraint("files >= 1", name="files_positive"),
+    Index(None, "dataset", "ledger_id"),
+)
+
+#: the object versions (landing keys and etags) each dataset release read
+release_coverage = Table(
+    "release_coverage",
+    metadata,
+    _id(),
+    Column("ledger_id", Integer, ForeignKey("dataset_releases.ledger_id"), nullable=False),
+    *_object_version(),
+    Index(None, "ledger_id"),
+)
+
 calibrations = Table(
     "calibrations",
     metadata,

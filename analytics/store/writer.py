@@ -54,8 +54,16 @@ from analytics.store._db import (
     storage_errors,
 )
 from analytics.store._sql import upsert
+from analytics.store.dataset_releases import dataset_files, insert_coverage, latest_covered
 from analytics.store.errors import StoreNotCreated
-from analytics.store.records import ObjectVersion, Reservation, RunRecord, utcnow
+from analytics.store.records import (
+    Coverage,
+    DatasetFile,
+    ObjectVersion,
+    Reservation,
+    RunRecord,
+    utcnow,
+)
 from analytics.store.release_sets import check_loss, insert_releases, release_set_problem
 from analytics.store.rows import TermsChange
 from analytics.store.runs import record_completed, record_duplicate, record_run
@@ -261,12 +269,22 @@ class AggregateStore(StoreHandle):
             .values(state="cancelled", cancelled_at=now)
         )
 
-    def publish(self, reservation: Reservation, release_set: ReleaseSet, run: RunRecord) -> bool:
-        """Commit the spend, the aggregates, the run record and the object version together.
+    def publish(
+        self, reservation: Reservation, release_set: ReleaseSet, run: RunRecord,
+        coverage: Coverage | None = None,
+    ) -> bool:  # fmt: skip
+        """Commit the spend, the aggregates, the run record and the object version together
+        (``coverage``: a dataset release, and the files it read, in the same transaction).
 
         Returns False (and cancels the reservation) if this object version was already
         published. Refuses a release set whose loss exceeds the reservation.
         """
+        if coverage is not None and coverage.obj != reservation.obj:
+            self.cancel(reservation)
+            raise PipelineError(
+                f"dataset '{reservation.dataset}': the coverage names another release than "
+                "the reservation; nothing was published"
+            )
         problem = release_set_problem(reservation, release_set)
         if problem is not None:
             self.cancel(reservation)
@@ -274,7 +292,7 @@ class AggregateStore(StoreHandle):
                 f"dataset '{reservation.dataset}': {problem}; nothing was published"
             )
         try:
-            return self._publish(reservation, release_set, run)
+            return self._publish(reservation, release_set, run, coverage)
         except BudgetExhausted:
             self.cancel(reservation)
             raise
@@ -282,9 +300,12 @@ class AggregateStore(StoreHandle):
             # a concurrent publisher won the (bucket, key, etag) race: that is a duplicate
             if self.find_published(reservation.obj) is None:
                 raise
-            return self._publish(reservation, release_set, run)
+            return self._publish(reservation, release_set, run, coverage)
 
-    def _publish(self, reservation: Reservation, release_set: ReleaseSet, run: RunRecord) -> bool:
+    def _publish(
+        self, reservation: Reservation, release_set: ReleaseSet, run: RunRecord,
+        coverage: Coverage | None,
+    ) -> bool:  # fmt: skip
         now = self._clock()
         obj = reservation.obj
         with self._transaction() as conn:
@@ -325,6 +346,8 @@ class AggregateStore(StoreHandle):
                 )
             )
             self._insert_releases(conn, reservation, release_set, run, now)
+            if coverage is not None:
+                insert_coverage(conn, entry.id, coverage, now)
             record_completed(conn, run, now, epsilon=loss.epsilon, delta=loss.delta)
             conn.execute(
                 insert(published_objects).values(
@@ -337,6 +360,42 @@ class AggregateStore(StoreHandle):
     # an attribute of the store, so the crash tests can stop a publish right after the
     # releases are in
     _insert_releases = staticmethod(insert_releases)
+
+    # ------------------------------------------------------------------ dataset releases
+
+    def dataset_files(self, dataset: str) -> list[DatasetFile]:
+        """The files of ``dataset`` a dataset release reads: the newest version of each
+        object key that a run validated and masked, oldest first."""
+        with self._reading() as conn:
+            return dataset_files(conn, dataset)
+
+    def files_since_dataset_release(self, dataset: str) -> int:
+        """How many of the dataset's files its latest dataset release did not read."""
+        with self._reading() as conn:
+            covered = latest_covered(conn, dataset)
+            files = dataset_files(conn, dataset)
+        return sum(1 for f in files if tuple(f.obj.columns().values()) not in covered)
+
+    def record_masked(self, run: RunRecord) -> bool:
+        """A file validated and masked that has no release of its own (``release.per_file:
+        false``): its run (``masked``) and its object version, done, in one transaction, so
+        duplicates and the sweep skip it as they skip a published one. False: the version
+        was done already (by another run: recorded as a duplicate)."""
+        now = self._clock()
+        try:
+            with self._transaction() as conn:
+                prior = self._published_by(conn, run.obj)
+                if prior is not None:
+                    if prior != run.run_id:
+                        record_duplicate(conn, run, prior, now)
+                    return False
+                record_run(conn, run, now, status="masked", finished_at=run.finished_at or now)
+                conn.execute(insert(published_objects).values(
+                    **run.obj.columns(), dataset=run.dataset, run_id=run.run_id, published_at=now,
+                ))
+        except sa_exc.IntegrityError:  # a concurrent run recorded the same version first
+            return False
+        return True
 
     # ------------------------------------------------------------------ runs
 

@@ -2,8 +2,11 @@
 histograms, trends with the forecast band, a correlation heatmap, the quality shares next to
 the numbers they shape (and its warnings at the top), and how to read them.
 
-Every number comes from ``latest_values`` (the latest release of each analysis) and the
-insights stored with those releases; the page computes nothing from data. Every number
+Every number comes from one release set: the latest dataset release by default (over all
+the dataset's files so far), or the one the selector picks, or, for a dataset without
+dataset releases, ``latest_values`` (the latest release of each analysis); and from the
+insights stored with those releases. A history panel follows the headline values over the
+releases (``dashboard.history``). The page computes nothing from data. Every number
 carries a noise-impact badge (``dashboard.noise``). A viewer page.
 """
 
@@ -15,10 +18,10 @@ from typing import Any
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import Dash, State, dcc, html
+from dash import Dash, Input, Output, State, dcc, html
 from dash.exceptions import PreventUpdate
 
-from analytics.store.rows import BudgetStatus, ReleaseInfo, ValueRow
+from analytics.store.rows import BudgetStatus, ReleaseInfo, ReleaseSetInfo, ValueRow
 from analytics.vocabulary import Kind
 from dashboard.auth import current_user
 from dashboard.charts import EXPORT_COLUMNS, correlation_pair, export_rows
@@ -33,8 +36,16 @@ from dashboard.components import (
 )
 from dashboard.disclosures import Disclosures, columns_of, quality_warnings
 from dashboard.exports import rows_to_csv, safe_filename
-from dashboard.ids import DATASET
-from dashboard.pages import export_on_click, render_on_change
+from dashboard.history import (
+    HISTORY_SETS,
+    chosen_set,
+    history_panel,
+    history_sets,
+    selector,
+    shown_label,
+)
+from dashboard.ids import DATASET, SHELL
+from dashboard.pages import export_on_click
 from dashboard.reading import how_to_read
 from dashboard.sections import sections, wordless_sections
 from dashboard.services import Services
@@ -47,20 +58,23 @@ RELEASES_FOR_INSIGHTS = 200
 def layout(name: str | None = None, **_query: object) -> html.Div:
     return page_div(DATASET, [
         dcc.Store(id=DATASET.dataset, data=name),
+        dcc.Store(id=DATASET.chosen, data=None),
         loading(DATASET),
         dcc.Download(id=DATASET.download),
     ])
 
 
-def header(name: str, budget: BudgetStatus, values: Sequence[ValueRow]) -> html.Div:
+def header(name: str, budget: BudgetStatus, values: Sequence[ValueRow],
+           shown: str | None = None) -> html.Div:
     last = max((v.created_at for v in values), default=None)
+    what = f"Showing the {shown}" if shown else f"Latest release {fmt_time(last)}"
     return html.Div([
         html.H2(name, className="mb-1", id=DATASET.title),
         html.P(
-            f"Latest release {fmt_time(last)} · privacy budget ε "
+            f"{what} · privacy budget ε "
             f"{fmt_epsilon(budget.epsilon_spent)} spent of {fmt_epsilon(budget.epsilon_cap)} "
             f"({budget.policy})",
-            className="text-muted",
+            className="text-muted", id=DATASET.shown,
         ),
     ])
 
@@ -72,16 +86,38 @@ class _Loaded:
     recent: list[ReleaseInfo]
     sentences: dict[int, list[str]]
     disc: Disclosures
+    sets: list[ReleaseSetInfo]
+    #: the release set shown (None: each analysis's latest release)
+    shown: int | None
+    history: list[ValueRow]
 
 
-def _load(services: Services, name: str) -> _Loaded:
+def _rows_per_person(budget: BudgetStatus, sets: Sequence[ReleaseSetInfo],
+                     shown: int | None) -> int | None:
+    """The public bound on one person's rows the shown values were released with."""
+    if budget.privacy_unit is None:
+        return None
+    for s in sets:
+        if s.ledger_id == shown and s.max_rows_per_unit is not None:
+            return s.max_rows_per_unit
+    return budget.max_rows_per_unit
+
+
+def _load(services: Services, name: str, chosen: str | int | None = None) -> _Loaded:
     store = services.store()
-    values = store.latest_values(name)
+    sets = store.release_sets(name)
+    shown = chosen_set(sets, store.default_release_set(name), chosen)
+    values = store.latest_values(name, shown)
     budget = store.budget(name)
     recent = store.releases(name, limit=RELEASES_FOR_INSIGHTS)
+    if shown is not None:  # the chosen set's own sentences
+        recent = [r for r in recent if r.id in {v.release_id for v in values}] or recent
     sentences = {r.id: list(r.insights) for r in recent}
-    rows = budget.max_rows_per_unit if budget.privacy_unit is not None else None
-    return _Loaded(values, budget, recent, sentences, Disclosures.of(values, sentences, rows))
+    rows = _rows_per_person(budget, sets, shown)
+    followed = [s.ledger_id for s in history_sets(sets)][-HISTORY_SETS:]
+    history = store.values_of(name, followed, analysis="summary") if len(followed) > 1 else []
+    return _Loaded(values, budget, recent, sentences, Disclosures.of(values, sentences, rows),
+                   sets, shown, history)
 
 
 def _nothing_yet(name: str, user: User) -> dbc.Alert:
@@ -93,25 +129,33 @@ def _nothing_yet(name: str, user: User) -> dbc.Alert:
                    id=DATASET.empty)
 
 
-def render(services: Services, name: str | None, user: User = NOBODY) -> Any:
+def render(services: Services, name: str | None, user: User = NOBODY,
+           chosen: str | int | None = None) -> Any:
     if not name:
         return message("No dataset chosen", "This page shows one dataset.",
                        "pick one on the Overview page.", id=DATASET.empty)
     try:
-        data = _load(services, name)
+        data = _load(services, name, chosen)
     except PipelineError as exc:
         return error_panel(exc, DATASET)
-    parts: list[Any] = [header(name, data.budget, data.values)]
+    shown = shown_label(data.sets, data.shown) if data.sets else None
+    parts: list[Any] = [header(name, data.budget, data.values, shown)]
+    pick = selector(data.sets, data.shown)
+    if pick is not None:
+        parts.append(pick)
     if data.budget.exhausted:
         parts.append(exhausted_warning(data.budget, DATASET.exhausted))
     warnings = quality_warnings(data.disc)
     if warnings is not None:
         parts.append(warnings)
-    parts.append(how_to_read(data.budget))
+    parts.append(how_to_read(data.budget, _rows_per_person(data.budget, data.sets, data.shown)))
     if not data.values:
         return [*parts, _nothing_yet(name, user)]
     parts.extend(sections(data.values, data.sentences, data.disc))
     parts.extend(wordless_sections(data.recent, data.values))
+    history = history_panel(data.sets, data.history)
+    if history is not None:
+        parts.append(history)
     return parts
 
 
@@ -142,11 +186,12 @@ def export_values(data: _Loaded, names: set[str]) -> tuple[list[ValueRow],
     return own + shares, notes
 
 
-def export_csv(services: Services, dataset: str, key: str) -> dict[str, Any]:
-    """The "Download CSV" of one card (``<release>[|<release>][#<series>]``): the published
-    values behind it, neutralised."""
+def export_csv(services: Services, dataset: str, key: str,
+               chosen: str | int | None = None) -> dict[str, Any]:
+    """The "Download CSV" of one card (``<release>[|<release>][#<series>]``) of the release
+    set shown: the published values behind it, neutralised."""
     releases = key.split("#", 1)[0].split("|")
-    values, notes = export_values(_load(services, dataset), set(releases))
+    values, notes = export_values(_load(services, dataset, chosen), set(releases))
     text = rows_to_csv(EXPORT_COLUMNS, export_rows(values, notes))
     return dcc.send_string(text, safe_filename(dataset, releases[0]), type="text/csv")
 
@@ -156,12 +201,22 @@ def register(app: Dash, services: Services) -> None:
     dash.register_page(__name__, path_template="/dataset/<name>", name="Dataset",
                        title="Dataset", order=1, layout=layout)
 
-    render_on_change(app, DATASET, lambda name: render(services, name, current_user()),
-                     State(DATASET.dataset, "data"))
+    @app.callback(Output(DATASET.content, "children"), Input(SHELL.marker, "data"),
+                  Input(DATASET.chosen, "data"), State(DATASET.dataset, "data"))
+    def _render(_marker: str | None, chosen: str | None, name: str | None) -> Any:
+        return render(services, name, current_user(), chosen)
 
-    def _send(key: str, name: str | None) -> dict[str, Any]:
+    @app.callback(Output(DATASET.chosen, "data"), Input(DATASET.release_set, "value"),
+                  State(DATASET.chosen, "data"), prevent_initial_call=True)
+    def _choose(value: str | None, before: str | None) -> str:
+        if value is None or value == before:
+            raise PreventUpdate
+        return value
+
+    def _send(key: str, name: str | None, chosen: str | None) -> dict[str, Any]:
         if not name:
             raise PreventUpdate
-        return export_csv(services, name, key)
+        return export_csv(services, name, key, chosen)
 
-    export_on_click(app, DATASET, _send, State(DATASET.dataset, "data"))
+    export_on_click(app, DATASET, _send, State(DATASET.dataset, "data"),
+                    State(DATASET.chosen, "data"))

@@ -30,7 +30,7 @@ from privacy.contract.analyses import (
     register_analysis,
 )
 from privacy.contract.columns import AutoBounds, Column
-from privacy.contract.dataset import Anonymity, Budget, CsvOptions, LDiversity
+from privacy.contract.dataset import Anonymity, Budget, CsvOptions, DatasetRelease, LDiversity
 from privacy.contract.enums import ColumnType, Granularity, Missing, Role
 from privacy.contract.generalizations import (
     BandGeneralization,
@@ -61,6 +61,7 @@ __all__ = [
     "Contract",
     "CorrelationAnalysis",
     "CsvOptions",
+    "DatasetRelease",
     "DateGeneralization",
     "DistributionAnalysis",
     "ExtraAnalysis",

@@ -1,14 +1,18 @@
-"""A contract's dataset-level settings: the privacy budget, k-anonymity, CSV options.
+"""A contract's dataset-level settings: the privacy budget, dataset releases, k-anonymity,
+CSV options.
 
 >>> budget = Budget(epsilon_cap=20, delta=1e-6, epsilon_per_release=2)
 >>> budget.releases_allowed, budget.release_delta
 (10, 1e-07)
 >>> Anonymity(k=5).quasi_identifiers is None
 True
+>>> DatasetRelease(schedule="0 6 * * 1").per_file, DatasetRelease(every_files=3).scheduled
+(True, True)
 """
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -53,6 +57,51 @@ class Budget(_Strict):
         if self.delta_per_release is not None:
             return self.delta_per_release
         return self.delta / self.releases_allowed
+
+
+#: a five-field cron expression (minute hour day month weekday) or one of cron's @ names;
+#: Prefect checks it fully when it schedules the `release-dataset` deployment
+_CRON_FIELD = r"[0-9A-Za-z*/,?#-]+"
+_CRON_RE = re.compile(
+    rf"({_CRON_FIELD}\s+){{4}}{_CRON_FIELD}|@(yearly|annually|monthly|weekly|daily|hourly)"
+)
+
+
+class DatasetRelease(_Strict):
+    """Releases over the dataset as a whole (every file received so far, or the latest
+    snapshot), besides or instead of one release per file.
+
+    A person's rows accumulate across files, so a dataset release bounds each person's
+    contribution over all of them with its own public ``max_rows_per_unit``: rows beyond it
+    are dropped at random inside OpenDP (the truncated share discloses how many). A low bound
+    drops rows, a high bound adds noise; ``privacy-analytics plan`` shows the trade-off.
+    """
+
+    #: release each file on its own as it arrives; false: spend only on dataset releases
+    per_file: bool = True
+    #: rows one person may contribute to a dataset release over all its files (default:
+    #: the contract's per-file max_rows_per_unit)
+    max_rows_per_unit: int | None = Field(default=None, ge=1, le=100_000)
+    #: cron expression (UTC) for scheduled dataset releases, e.g. "0 6 * * 1" (Mondays 06:00)
+    schedule: str | None = None
+    #: start a dataset release once this many files have arrived since the last one
+    every_files: int | None = Field(default=None, ge=1, le=100_000)
+    #: ε of one dataset release, split over its analyses (default: budget.epsilon_per_release)
+    epsilon: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _check(self) -> DatasetRelease:
+        if self.schedule is not None and not _CRON_RE.fullmatch(self.schedule.strip()):
+            raise ValueError(
+                "release.schedule must be a cron expression of five fields (minute hour day "
+                "month weekday), e.g. '0 6 * * 1' for Mondays at 06:00 UTC"
+            )
+        return self
+
+    @property
+    def scheduled(self) -> bool:
+        """Whether dataset releases start by themselves (a schedule or every N files)."""
+        return self.schedule is not None or self.every_files is not None
 
 
 class LDiversity(_Strict):

@@ -27,9 +27,12 @@ from privacy.contract.analyses import (
     _default_analyses,
 )
 from privacy.contract.columns import Column
-from privacy.contract.dataset import Anonymity, Budget, CsvOptions
+from privacy.contract.dataset import Anonymity, Budget, CsvOptions, DatasetRelease
 from privacy.contract.enums import Role, _Strict
 from privacy.names import DATASET_RE as NAME_RE
+
+#: the most rows a dataset release reads (OpenDP's max_length is a 32-bit count)
+_MAX_DATASET_ROWS = 2**32 - 1
 
 
 class Contract(_Strict):
@@ -53,6 +56,12 @@ class Contract(_Strict):
     #: noise grows with; keep it tight. A larger file is refused before any release.
     max_rows_per_file: int = Field(default=10_000_000, ge=1, le=1_000_000_000)
     budget: Budget
+    #: how a dataset's files relate: ``append`` (each file adds rows: events, projects,
+    #: tests) or ``snapshot`` (each file is the whole population at a date)
+    files: Literal["append", "snapshot"] = "append"
+    #: dataset releases (over every file so far, or the latest snapshot) and whether each
+    #: file is also released on its own
+    release: DatasetRelease = Field(default_factory=DatasetRelease)
     anonymity: Anonymity = Field(default_factory=Anonymity)
     #: columns present in a file but not in the contract: reject the file, or drop them
     extra_columns: Literal["reject", "drop"] = "reject"
@@ -94,6 +103,14 @@ class Contract(_Strict):
                 "rows_are_people: true means one row per person: drop max_rows_per_unit, or "
                 "name the person column as privacy_unit"
             )
+        if self.rows_are_people and self.release.max_rows_per_unit not in (None, 1):
+            raise ValueError(
+                "rows_are_people: true means one row per person in the whole dataset: drop "
+                "release.max_rows_per_unit, or name the person column as privacy_unit"
+            )
+        eps = self.release.epsilon
+        if eps is not None and eps > self.budget.epsilon_cap:
+            raise ValueError("release.epsilon cannot exceed budget.epsilon_cap")
         return self
 
     @model_validator(mode="after")
@@ -127,6 +144,32 @@ class Contract(_Strict):
         if self.anonymity.quasi_identifiers is not None:
             return list(self.anonymity.quasi_identifiers)
         return self.columns_with(Role.QUASI_IDENTIFIER)
+
+    @property
+    def dataset_rows_per_unit(self) -> int:
+        """Rows one person may contribute to a dataset release (over all its files)."""
+        return self.release.max_rows_per_unit or self.max_rows_per_unit
+
+    @property
+    def dataset_release_epsilon(self) -> float:
+        """ε one dataset release spends."""
+        return self.release.epsilon or self.budget.epsilon_per_release
+
+    def for_dataset_release(self, files: int) -> Contract:
+        """This contract as a release over ``files`` files of the dataset sees it: each
+        person's rows bounded by ``release.max_rows_per_unit`` over all of them, at most
+        ``files`` × ``max_rows_per_file`` rows (the number of files is public: operators
+        drop them), ε from ``release.epsilon``. Everything else, the analyses above all, is
+        the contract's."""
+        rows = min(max(files, 1) * self.max_rows_per_file, _MAX_DATASET_ROWS)
+        budget = self.budget.model_copy(
+            update={"epsilon_per_release": self.dataset_release_epsilon}
+        )
+        return self.model_copy(update={
+            "max_rows_per_unit": self.dataset_rows_per_unit,
+            "max_rows_per_file": rows,
+            "budget": budget,
+        })
 
     def fingerprint(self) -> str:
         """A stable hash of everything that shapes masking and DP calibration."""

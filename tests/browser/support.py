@@ -20,6 +20,7 @@ from typing import Any
 from werkzeug.serving import make_server
 
 from analytics.store import AggregateStore, ObjectVersion, RunRecord, utcnow
+from analytics.store.records import Coverage
 from analytics.vocabulary import BIN, WITH, Kind, Metric, quantile_metric, versus
 from dashboard.app import create_app
 from dashboard.passwords import MIN_ITERATIONS, hash_password
@@ -178,6 +179,20 @@ def publish(store: AggregateStore, contract: Contract, release_set: ReleaseSet,
                     flow_run_url=f"http://127.0.0.1:4200/runs/flow-run/{run_id}",
                     started_at=utcnow())
     assert store.publish(reservation, release_set, run)
+    return run
+
+
+def publish_dataset_release(store: AggregateStore, contract: Contract, release_set: ReleaseSet,
+                            rows_per_person: int = 24) -> RunRecord:
+    """Publish ``release_set`` as a dataset release over every file the store knows for the
+    contract's dataset (the ``release-dataset`` flow's reserve and publish)."""
+    files = tuple(f.obj for f in store.dataset_files(contract.dataset))
+    coverage = Coverage(contract.dataset, "append", files, rows_per_person)
+    run_id = str(uuid.uuid4())
+    reservation = store.reserve(contract, release_set.loss, obj=coverage.obj, run_id=run_id)
+    run = RunRecord(run_id=run_id, dataset=contract.dataset, obj=coverage.obj, status="running",
+                    rows_in=1200 * len(files), started_at=utcnow())
+    assert store.publish(reservation, release_set, run, coverage)
     return run
 
 

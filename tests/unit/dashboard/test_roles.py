@@ -122,7 +122,10 @@ MARKER = {"id": SHELL.marker, "property": "data", "value": "x"}
 
 
 def render(client: Any, user: str, page: Page, state: list[dict[str, Any]] | None = None) -> Any:
-    return call(client, user, [f"{page.content}.children"], [MARKER], state)
+    inputs = [MARKER]
+    if page is DATASET:  # the dataset page also re-renders when a release set is chosen
+        inputs.append({"id": DATASET.chosen, "property": "data", "value": None})
+    return call(client, user, [f"{page.content}.children"], inputs, state)
 
 
 def upload_call(client: Any, user: str, dataset: str) -> Any:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 import multiprocessing
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +17,8 @@ from flows.objectstore import ObjectInfo
 from flows.process_object import process_object
 from flows.settings import Settings
 from tests.unit.flows.env import drop_pa_env
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(autouse=True)
@@ -41,15 +44,15 @@ def test_specs_are_valid_runner_arguments() -> None:
 
 def test_deployments_resolve() -> None:
     deps = _deployments(Settings())
-    assert [d.name for d in deps] == ["process-object", "sweep-landing"]
-    assert [d.flow_name for d in deps] == ["process-object", "sweep-landing"]
+    assert [d.name for d in deps] == ["process-object", "sweep-landing", "release-dataset"]
+    assert [d.flow_name for d in deps] == ["process-object", "sweep-landing", "release-dataset"]
     for d in deps:
         assert "privacy-analytics" in d.tags
         assert d.description
 
 
 def test_process_object_is_triggered_by_object_events() -> None:
-    process, _ = _deployments(Settings(event_namespace="tns"))
+    process, _, _ = _deployments(Settings(event_namespace="tns"))
     assert process.schedules in (None, [])
     (trigger,) = process.triggers
     assert trigger.expect == {"tns.object.created"}
@@ -70,7 +73,7 @@ def test_process_object_is_triggered_by_object_events() -> None:
 
 
 def test_sweep_runs_on_the_configured_interval() -> None:
-    _, sweep = _deployments(Settings(sweep_interval_seconds=42))
+    _, sweep, _ = _deployments(Settings(sweep_interval_seconds=42))
     (schedule,) = sweep.schedules
     assert schedule.schedule.interval == timedelta(seconds=42)
     assert not sweep.triggers
@@ -104,3 +107,19 @@ def test_warm_modules_exist() -> None:
 
     for name in serve.WARM_MODULES:
         assert importlib.util.find_spec(name) is not None, name
+
+
+def test_dataset_releases_run_on_each_contracts_schedule(tmp_path: Path) -> None:
+    import yaml
+
+    base = yaml.safe_load((ROOT / "contracts" / "employees.yaml").read_text())
+    for name, release in (("weekly", {"schedule": "0 6 * * 1"}), ("ondemand", {}),
+                          ("everyfive", {"every_files": 5})):
+        (tmp_path / f"{name}.yaml").write_text(
+            yaml.safe_dump({**base, "dataset": name, "release": release}))
+    (tmp_path / "broken.yaml").write_text("dataset: broken\n")  # skipped, not fatal
+    deps = {d.name: d for d in _deployments(Settings(contracts_dir=tmp_path))}
+    [schedule] = deps["release-dataset"].schedules
+    assert schedule.schedule.cron == "0 6 * * 1" and schedule.schedule.timezone == "UTC"
+    assert schedule.parameters == {"dataset": "weekly"}
+    assert deps["release-dataset"]._parameter_openapi_schema.required == ["dataset"]
