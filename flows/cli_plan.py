@@ -48,6 +48,11 @@ def register(sub: Any) -> None:  # argparse._SubParsersAction
         help="solve for the ε per release giving ANALYSIS[.METRIC] a half-width of X%% "
         "(relative) or X (absolute), e.g. 'summary=±5%%'",
     )  # fmt: skip
+    p.add_argument(
+        "--files", type=positive, default=None, metavar="F",
+        help="also plan a dataset release over F files of these people (each person's rows "
+        "accumulate: F x R, of which release.max_rows_per_unit are kept)",
+    )  # fmt: skip
     p.add_argument("--runs", type=positive, default=5, help="engine runs to take the median of (default 5)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(handler=_plan)
@@ -66,10 +71,20 @@ def _plan(args: argparse.Namespace) -> int:
         planner.target_rows(plan, t)  # an unknown analysis fails before any search
     solved = [planner.solve(contract, a, t) for t in targets]
     sources = {m: _source(contract, a, m, set(expect)) for m in a.expect}
+    ds = None
+    if args.files:
+        from analytics.dataset_plan import plan_dataset_release
+
+        ds = plan_dataset_release(contract, args.people, args.files, args.rows_per_person,
+                                  expect, args.runs)
     if args.json:
-        dump({**_as_dict(plan, sources), "targets": [_solved(s) for s in solved]})
+        dump({**_as_dict(plan, sources), "targets": [_solved(s) for s in solved],
+              "dataset_release": None if ds is None else _dataset_dict(ds)})
     else:
-        sys.stdout.write("\n".join(_render(plan, sources, solved)) + "\n")
+        lines = list(_render(plan, sources, solved))
+        if ds is not None:
+            lines += ["", *_render_dataset(ds)]
+        sys.stdout.write("\n".join(lines) + "\n")
     missed = [s for s in solved if not s.reached]
     for s in missed:
         print(f"unreachable: {_target_line(s)}", file=sys.stderr)
@@ -162,6 +177,32 @@ def _render(plan: Any, sources: dict[str, str], solved: list[Any]) -> Iterator[s
     yield (f"budget: ε cap {b.epsilon_cap:g}{per} (policy {b.policy}): "
            f"{plan.releases_allowed} releases{per} at ε {plan.epsilon:g} each")  # fmt: skip
     yield from (f"target {_target_line(s, per)}" for s in solved)
+
+
+def _render_dataset(ds: Any) -> Iterator[str]:
+    plan, c = ds.plan, ds.plan.contract
+    yield (f"dataset release over {ds.files} files ({c.files}): each person {ds.rows_per_person} "
+           f"rows, at most {ds.bound} kept (release.max_rows_per_unit)"
+           + (f": about {ds.rows_left_out:.0%} of rows left out" if ds.rows_left_out else
+              ": none left out"))  # fmt: skip
+    cells = [[v.analysis, _label(v), _num(v.expected), _num(v.half_width),
+              "-" if v.relative is None else f"{v.relative * 100:.3g}%"]
+             for v in plan.values if v.half_width is not None]  # fmt: skip
+    yield from table(["analysis", "value", "expected", "±", "relative ±"], cells)
+    line = f"ε per dataset release: {plan.epsilon:g}; the cap allows {plan.releases_allowed}"
+    if ds.per_year:
+        line += (f"; release.schedule fires {ds.per_year} times a year, so the cap lasts "
+                 f"{ds.years_of_budget:.2g} years of dataset releases (a release with no new "
+                 "file spends nothing)")
+    yield line
+
+
+def _dataset_dict(ds: Any) -> dict[str, Any]:
+    plan = ds.plan
+    return {"files": ds.files, "rows_per_person": ds.rows_per_person, "bound": ds.bound,
+            "rows_left_out": ds.rows_left_out, "epsilon": plan.epsilon,
+            "releases_allowed": plan.releases_allowed, "per_year": ds.per_year,
+            "values": [{**asdict(v), "relative": v.relative} for v in plan.values]}
 
 
 def _target_line(s: Any, per: str = "") -> str:

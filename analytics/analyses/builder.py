@@ -70,6 +70,8 @@ class Builder:
     planned: list[Planned] = field(default_factory=list)
     #: measures whose bounds were estimated under DP for this release (``bounds: auto``)
     estimated: frozenset[str] = frozenset()
+    #: the contract's ε weight of the analysis being planned (``add_all``)
+    _weight: float = 1.0
 
     # ----------------------------------------------------------------- queries
 
@@ -91,8 +93,10 @@ class Builder:
         self.queries[qid].aggs.setdefault(agg.name, agg)  # weights are summed in specs()
 
     def planned_add(self, p: Planned, share: float = 1.0) -> None:
-        """Register a release; its refs' weights are normalized to ``share`` (1: an equal ε
-        share with every other analysis)."""
+        """Register a release; its refs' weights are normalized to ``share`` times the
+        contract's ε weight of the analysis being planned (1 and 1: an equal ε share with
+        every other analysis)."""
+        share *= self._weight
         total = sum(w for _, _, w in p.refs)
         if total > 0:
             p.refs = [(q, a, share * w / total) for q, a, w in p.refs]
@@ -259,7 +263,9 @@ class Builder:
         from analytics.analyses.registry import planner
 
         for a in analyses:
+            self._weight = float(getattr(a, "weight", 1.0))
             planner(a.kind)(self, a)
+        self._weight = 1.0
         quality.plan(self, [m for m in self.contract.measures if Name.measure(m) in self.columns])
 
     def specs(self) -> list[QuerySpec]:

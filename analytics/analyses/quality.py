@@ -104,6 +104,6 @@ def plan(b: Builder, measures: list[str]) -> None:
                     values.append(published(Metric.TRUNCATED_SHARE, share))
         return values, insights.quality_insights(values, b.contract, b.estimated)
 
-    paid = sum(1 for p in b.planned if p.refs)
-    share = QUALITY_SHARE / (1 - QUALITY_SHARE) * max(paid, 1)
+    paid = sum(w for p in b.planned for _, _, w in p.refs)  # the analyses' weights
+    share = QUALITY_SHARE / (1 - QUALITY_SHARE) * (paid or 1.0)
     b.planned_add(Planned(Kind.QUALITY, "quality", refs, finish), share)

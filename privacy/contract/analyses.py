@@ -17,13 +17,19 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_val
 from privacy.contract.enums import _Strict
 
 
-class SummaryAnalysis(_Strict):
+class _Weighted(_Strict):
+    #: this analysis's share of each release's ε relative to the others' (default 1: equal
+    #: shares); e.g. 3 gives it three times the ε of an analysis of weight 1
+    weight: float = Field(default=1.0, gt=0, le=1000, allow_inf_nan=False)
+
+
+class SummaryAnalysis(_Weighted):
     kind: Literal["summary"] = "summary"
     #: measures to summarise; default: every measure
     measures: list[str] | None = None
 
 
-class DistributionAnalysis(_Strict):
+class DistributionAnalysis(_Weighted):
     kind: Literal["distribution"] = "distribution"
     measure: str
     #: histogram edges (public); default: 10 equal bins over the measure's bounds
@@ -31,24 +37,24 @@ class DistributionAnalysis(_Strict):
     quantiles: list[float] = Field(default_factory=lambda: [0.25, 0.5, 0.75])
 
 
-class ComparisonAnalysis(_Strict):
+class ComparisonAnalysis(_Weighted):
     kind: Literal["comparison"] = "comparison"
     measure: str
     by: str
 
 
-class TrendAnalysis(_Strict):
+class TrendAnalysis(_Weighted):
     kind: Literal["trend"] = "trend"
     time: str
     measures: list[str] = Field(default_factory=list)
 
 
-class CorrelationAnalysis(_Strict):
+class CorrelationAnalysis(_Weighted):
     kind: Literal["correlation"] = "correlation"
     measures: list[str] = Field(min_length=2)
 
 
-class ForecastAnalysis(_Strict):
+class ForecastAnalysis(_Weighted):
     kind: Literal["forecast"] = "forecast"
     time: str
     measure: str | None = None  # None: forecast the count

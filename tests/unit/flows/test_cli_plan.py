@@ -173,3 +173,21 @@ def test_the_planner_reads_the_contract_and_nothing_else(tmp_path: Path) -> None
     assert mine == {str(contract.resolve())}
     assert not state.exists() and list(work.iterdir()) == []
     assert "summary" in r.stdout and "count" in r.stdout
+
+
+def test_a_dataset_release_is_planned_over_f_files(capsys: pytest.CaptureFixture[str]) -> None:
+    """12 files of 2000 people x 4 rows: 48 rows per person, of which the example contract's
+    release.max_rows_per_unit (24) are kept; its daily schedule fires 365 times a year."""
+    rc = main(["plan", str(EMPLOYEES), "--people", "2000", "--rows-per-person", "4",
+               "--files", "12", "--runs", "2", "--json"])  # fmt: skip
+    doc = json.loads(capsys.readouterr().out)
+    assert rc == EXIT_OK
+    ds = doc["dataset_release"]
+    assert (ds["files"], ds["rows_per_person"], ds["bound"]) == (12, 48, 24)
+    assert ds["rows_left_out"] == pytest.approx(0.5) and ds["per_year"] == 365
+    count = next(v for v in ds["values"] if v["analysis"] == "summary" and v["metric"] == "count")
+    assert count["expected"] == 2000 * 24  # what the bound keeps
+    # the bound of 24 over all files, against 8 per file: three times the count's noise
+    per_file = next(v for v in doc["values"]
+                    if v["analysis"] == "summary" and v["metric"] == "count")
+    assert count["half_width"] == pytest.approx(3 * per_file["half_width"], rel=0.05)
