@@ -183,6 +183,37 @@ def test_upload_page_file_is_processed_by_the_pipeline(up, driver, tmp_path: Pat
     assert severe_console_errors(driver) == []
 
 
+def test_prefect_ui_lists_release_dataset_with_its_schedule(up, driver) -> None:
+    """The served release-dataset deployment carries the example contract's daily schedule
+    (release.schedule), with the dataset as its parameter, and the Prefect UI shows it."""
+    from selenium.webdriver.common.by import By
+
+    from tests.browser.support import screenshot, wait_for
+
+    ui = f"http://127.0.0.1:{up['env']['PA_PREFECT_PORT']}"
+
+    def deployment() -> dict | None:
+        try:
+            with urllib.request.urlopen(
+                f"{ui}/api/deployments/name/release-dataset/release-dataset", timeout=5
+            ) as r:
+                return json.loads(r.read())
+        except OSError:
+            return None
+
+    dep = wait_until(deployment, 60, "the release-dataset deployment")
+    [schedule] = dep["schedules"]
+    assert schedule["schedule"]["cron"] == "0 6 * * *"
+    assert schedule["schedule"]["timezone"] == "UTC"
+    assert schedule["parameters"] == {"dataset": "employees"}
+    driver.get(f"{ui}/deployments/deployment/{dep['id']}")
+    wait_for(lambda: "release-dataset" in driver.find_element(By.TAG_NAME, "body").text,
+             timeout=60, what="the deployment page")
+    wait_for(lambda: "06:00" in driver.find_element(By.TAG_NAME, "body").text,
+             timeout=30, what="the schedule on the deployment page")
+    screenshot(driver, "prefect-release-dataset")
+
+
 def test_sigterm_stops_every_child(up) -> None:
     proc = up["proc"]
     family = _descendants(proc.pid)
