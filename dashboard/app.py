@@ -45,8 +45,10 @@ log = logging.getLogger(__name__)
 
 UNAVAILABLE = "unavailable"
 #: (label, path, operators only)
+#: (label, path, operators only): the planner is for the people who write contracts
 NAV = (("Overview", "/", False), ("Privacy budget", "/budget", False),
-       ("Pipeline runs", "/pipeline", True), ("Upload", "/upload", True))
+       ("Pipeline runs", "/pipeline", True), ("Upload", "/upload", True),
+       ("Planner", "/planner", True))
 
 
 def _pages() -> list[ModuleType]:

@@ -123,19 +123,20 @@ EXACT_CLAIM = (
 )
 
 
-def footer(page: Page, exact: bool = False) -> html.Footer:
+def footer(page: Page, exact: bool = False, claim: str | None = None) -> html.Footer:
     """The page's footer: the DP claim on viewer pages, the exact-counts notice on operator
-    pages."""
+    pages, or the page's own ``claim`` (the planner's: predictions only)."""
     return html.Footer(
-        html.Div(EXACT_CLAIM if exact else DP_CLAIM, className="small text-muted py-3"),
+        html.Div(claim or (EXACT_CLAIM if exact else DP_CLAIM), className="small text-muted py-3"),
         className="border-top mt-4",
         id=page.footer,
     )
 
 
-def page_div(page: Page, children: list[Any], exact: bool = False) -> html.Div:
+def page_div(page: Page, children: list[Any], exact: bool = False,
+             claim: str | None = None) -> html.Div:
     """A page's layout: ``children``, then its footer."""
-    return html.Div([*children, footer(page, exact)], id=page.root)
+    return html.Div([*children, footer(page, exact, claim)], id=page.root)
 
 
 def loading(page: Page) -> dcc.Loading:

@@ -175,13 +175,36 @@ class Upload(Page):
     run_status = "upload-run-status"
 
 
+class Planner(Page):
+    name = "planner"
+    root = "planner-page"
+    content = "planner-content"
+    footer = "planner-footer"
+    error = "planner-error"
+    empty = "planner-empty"
+    upload = "planner-upload"
+    #: a dcc.Store holding the dropped contract's text
+    contract = "planner-contract"
+    form = "planner-form"
+    dataset = "planner-dataset"
+    people = "planner-people"
+    rows = "planner-rows"
+    epsilon = "planner-epsilon"
+    files = "planner-files"
+    result = "planner-result"
+    split = "planner-split"
+    #: pattern type: one ε weight per analysis ({"type": weight, "name": its index})
+    weight = "planner-weight"
+
+
 SHELL = Shell()
 OVERVIEW = Overview()
 DATASET = Dataset()
 BUDGET = Budget()
 PIPELINE = Pipeline()
 UPLOAD = Upload()
+PLANNER = Planner()
 #: the pages, in the order of their modules under dashboard/pages/
-PAGES: tuple[Page, ...] = (OVERVIEW, DATASET, BUDGET, PIPELINE, UPLOAD)
+PAGES: tuple[Page, ...] = (OVERVIEW, DATASET, BUDGET, PIPELINE, UPLOAD, PLANNER)
 #: pages whose data is exact operator information
 OPERATOR_PAGES: tuple[Page, ...] = (PIPELINE, UPLOAD)

@@ -34,7 +34,7 @@ from analytics.store._db import (
     storage_errors,
 )
 from analytics.store.errors import StoreNotCreated, UnknownDataset
-from analytics.store.records import utcnow
+from analytics.store.records import DATASET_RELEASE_PREFIX, utcnow
 from analytics.store.rows import (
     BudgetStatus,
     DatasetSummary,
@@ -192,9 +192,12 @@ class ReadOnlyStore(StoreHandle):
             select(
                 runs.c.dataset,
                 func.count().label("n"),
-                func.coalesce(
-                    func.sum(case((runs.c.status == "completed", runs.c.rows_in), else_=0)), 0
-                ).label("rows"),
+                # rows of the files validated and masked (not those of dataset releases,
+                # which read the same files again)
+                func.coalesce(func.sum(case(
+                    (runs.c.status.in_(("completed", "masked"))
+                     & ~runs.c.key.startswith(DATASET_RELEASE_PREFIX), runs.c.rows_in),
+                    else_=0)), 0).label("rows"),
             )
             .group_by(runs.c.dataset)
             .subquery()

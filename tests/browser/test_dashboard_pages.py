@@ -180,3 +180,34 @@ def test_navbar_leads_to_each_dataset_without_a_reload(driver, stack: Stack) -> 
              what="the hostile dataset page")
     assert driver.execute_script("return window.__noReload;") == "still here"
     assert severe_console_errors(driver) == []
+
+
+def test_the_planner_plans_a_dropped_contract_live(driver, stack: Stack) -> None:
+    """An operator drops the example contract on the planner page, sees the predictions,
+    doubles ε and sees the summary's row count interval halve."""
+    from dashboard.ids import PLANNER
+    from tests.browser.support import ROOT
+
+    severe_console_errors(driver)
+    driver.get(stack.url + "/planner")
+    upload = wait_for(lambda: driver.find_element(By.CSS_SELECTOR, f"#{PLANNER.upload} input"),
+                      what="the contract drop zone")
+    upload.send_keys(str(ROOT / "contracts" / "employees.yaml"))
+
+    def count_half_width() -> float | None:
+        rows = driver.find_elements(By.CSS_SELECTOR, f"#{PLANNER.result} tbody tr")
+        for r in rows:
+            if r.text.startswith("summary count"):
+                return float(r.text.split("±")[1].split()[0].replace(",", ""))
+        return None
+
+    before = wait_for(count_half_width, timeout=60, what="the predictions")
+    assert "Contract: employees (v1)" in driver.find_element(By.ID, PLANNER.dataset).text
+    field = driver.find_element(By.ID, PLANNER.epsilon)
+    field.clear()
+    field.send_keys("2\n")
+    after = wait_for(lambda: (hw := count_half_width()) is not None and hw < 0.75 * before
+                     and hw, timeout=60, what="the predictions at twice the ε")
+    assert after == pytest.approx(before / 2, rel=0.15)
+    screenshot(driver, "planner")
+    assert severe_console_errors(driver) == []

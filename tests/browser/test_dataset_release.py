@@ -41,11 +41,32 @@ def grown(pa: Any, tmp_path: Path) -> Iterator[str]:
         yield base
 
 
+def _choose(driver: Any, label: str) -> None:
+    """Pick the release set ``label`` starts with in the selector (at the top of the page)."""
+    driver.execute_script("window.scrollTo(0, 0);")
+    wait_for(lambda: driver.find_element(By.ID, DATASET.release_set).is_displayed(),
+             what="the release selector")
+    driver.find_element(By.ID, DATASET.release_set).click()
+    option = wait_for(lambda: [o for o in driver.find_elements(
+        By.CSS_SELECTOR, ".dash-dropdown-option") if o.text.startswith(label)],
+        what="the selector's options")
+    option[0].click()
+
+
 def test_the_dataset_release_and_its_history(driver: Any, grown: str) -> None:
     severe_console_errors(driver)
     driver.get(grown + "/dataset/employees")
     shown = wait_for(lambda: driver.find_element(By.ID, DATASET.shown), what="the header")
     assert "Showing the dataset release (3 files)" in shown.text
+
+    # the selector: an earlier file's own release, then the dataset release again
+    _choose(driver, "file week-1.csv")
+    wait_for(lambda: "Showing the file week-1.csv" in driver.find_element(By.ID, DATASET.shown).text,
+             what="the chosen release")
+    _choose(driver, "dataset release (3 files)")
+    wait_for(lambda: "Showing the dataset release (3 files)" in driver.find_element(
+        By.ID, DATASET.shown).text, what="the dataset release again")
+
     history = wait_for(lambda: driver.find_element(By.ID, DATASET.history),
                        what="the history panel")
     table = history.find_element(By.ID, DATASET.history_table)
@@ -57,17 +78,5 @@ def test_the_dataset_release_and_its_history(driver: Any, grown: str) -> None:
     assert "95% CI" in rows[0].text
     wait_for(lambda: history.find_elements(By.CSS_SELECTOR, ".js-plotly-plot"),
              what="the history charts")
-    driver.execute_script("arguments[0].scrollIntoView();", history)
     screenshot(driver, "dataset-history")
-
-    # the selector: an earlier file's own release
-    pick = driver.find_element(By.ID, DATASET.release_set)
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", pick)
-    pick.click()
-    option = wait_for(lambda: [o for o in driver.find_elements(
-        By.CSS_SELECTOR, ".dash-dropdown-option") if o.text.startswith("file week-1.csv")],
-        what="the selector's options")
-    option[0].click()
-    wait_for(lambda: "Showing the file week-1.csv" in driver.find_element(By.ID, DATASET.shown).text,
-             what="the chosen release")
     assert severe_console_errors(driver) == []

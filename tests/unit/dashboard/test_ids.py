@@ -32,7 +32,8 @@ def test_every_id_starts_with_its_page_name() -> None:
 
 
 def test_the_pages_and_the_operator_pages() -> None:
-    assert [p.name for p in ids.PAGES] == ["overview", "dataset", "budget", "pipeline", "upload"]
+    assert [p.name for p in ids.PAGES] == ["overview", "dataset", "budget", "pipeline", "upload",
+                                          "planner"]
     assert [p.name for p in ids.OPERATOR_PAGES] == ["pipeline", "upload"]
     for page in ids.PAGES:
         assert (DASHBOARD / "pages" / f"{page.name}.py").is_file()

@@ -176,7 +176,7 @@ def test_the_viewer_navigation_has_no_operator_pages(app_client) -> None:
     text = viewer.get_data(as_text=True)
     assert "viewer: DP releases only" in text and "ana (viewer)" in text
     operator = client.get("/_dash-layout", headers=login("olu")).get_json()
-    assert hrefs(operator) == {"/", "/budget", "/pipeline", "/upload"}
+    assert hrefs(operator) == {"/", "/budget", "/pipeline", "/upload", "/planner"}
 
 
 def test_the_marker_says_that_the_store_changed_not_how(app_client) -> None:

@@ -129,3 +129,13 @@ def test_coverage_must_name_the_reserved_release(store_url: str) -> None:
         store.publish(res, make_release_set(loss=LOSS), make_run("run-ds", coverage.obj), other)
     assert ReadOnlyStore(store_url).budget("employees").epsilon_spent == 0.0
     store.close()
+
+
+def test_rows_processed_count_each_file_once(store_url: str) -> None:
+    store = AggregateStore(store_url)
+    _masked(store, "a.csv", "a-1", rows=100)
+    _masked(store, "b.csv", "b-1", rows=50)
+    _release_over(store, "run-ds-1")  # its run reads 2 x 100 rows again (make_run)
+    [ds] = ReadOnlyStore(store_url).datasets()
+    assert ds.rows_processed == 150 and ds.runs == 3
+    store.close()
