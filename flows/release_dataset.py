@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -107,10 +107,16 @@ def _readable(res: RunResources, files: list[DatasetFile]) -> tuple[list[Dataset
     return present, len(files) - len(present)
 
 
-def _union(paths: list[Path]) -> pl.LazyFrame:
-    """The release inputs as one lazy scan (columns a contract version lacked are nulls)."""
+def _union(paths: list[Path], window: tuple[str, date] | None = None) -> pl.LazyFrame:
+    """The release inputs as one lazy scan (columns a contract version lacked are nulls),
+    with ``window`` (time column, first day) only the rows from that day on: a row-wise
+    filter with a public cutoff, so each person's rows are kept or left out on their own."""
     scans = [pl.scan_parquet(p) for p in paths]
-    return scans[0] if len(scans) == 1 else pl.concat(scans, how="diagonal_relaxed")
+    union = scans[0] if len(scans) == 1 else pl.concat(scans, how="diagonal_relaxed")
+    if window is None:
+        return union
+    column, since = window
+    return union.filter(pl.col(column).cast(pl.Date, strict=False) >= pl.lit(since))
 
 
 def _release(
@@ -124,7 +130,10 @@ def _release(
     try:
         with ExitStack() as stack:
             paths = [stack.enter_context(res.objects.local_copy(release_key(f))) for f in files]
-            release_set = release_analyses(_union(paths), scoped, loss,
+            window = contract.release.window
+            cut = None if window is None or coverage.since is None else (
+                window.column, coverage.since)
+            release_set = release_analyses(_union(paths, cut), scoped, loss,
                                            cache=CalibrationCacheInStore(agg))
     except BaseException:
         agg.cancel(reservation)
@@ -161,7 +170,10 @@ def run_dataset_release(
                                f"drop one into landing/{dataset}/ first")
             out.files = len(files)
             unit = contract.dataset_rows_per_unit if contract.privacy_unit else None
-            coverage = Coverage(dataset, contract.files, tuple(f.obj for f in files), unit)
+            window = contract.release.window
+            since = window.since(utcnow().date()) if window is not None else None
+            coverage = Coverage(dataset, contract.files, tuple(f.obj for f in files), unit,
+                                since)
             prior = res.aggregates.find_published(coverage.obj)
             if prior:
                 return out.end("skipped", f"no new file since the dataset release of run "

@@ -50,7 +50,7 @@ def insert_coverage(conn: Connection, ledger_id: int, coverage: Coverage, now: d
     conn.execute(insert(dataset_releases).values(
         ledger_id=ledger_id, dataset=coverage.dataset, files_mode=coverage.files_mode,
         files=len(coverage.files), max_rows_per_unit=coverage.max_rows_per_unit,
-        created_at=now,
+        since=coverage.since, created_at=now,
     ))
     conn.execute(insert(release_coverage), [
         {"ledger_id": ledger_id, **obj.columns()} for obj in coverage.files

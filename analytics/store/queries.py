@@ -280,7 +280,8 @@ class ReadOnlyStore(StoreHandle):
         query = (
             select(ledger.c.id.label("ledger_id"), ledger.c.key, ledger.c.epsilon,
                    ledger.c.delta, ledger.c.committed_at, dataset_releases.c.files,
-                   dataset_releases.c.files_mode, dataset_releases.c.max_rows_per_unit)
+                   dataset_releases.c.files_mode, dataset_releases.c.max_rows_per_unit,
+                   dataset_releases.c.since)
             .outerjoin(dataset_releases, dataset_releases.c.ledger_id == ledger.c.id)
             .where(ledger.c.dataset == dataset, ledger.c.state == "committed")
             .order_by(ledger.c.id.desc())

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Literal
 
 from privacy.budget import PrivacyLoss
@@ -114,6 +114,8 @@ class Coverage:
     files_mode: Literal["append", "snapshot"]
     files: tuple[ObjectVersion, ...]
     max_rows_per_unit: int | None
+    #: the first day of the public time window the release read (None: every row)
+    since: date | None = None
 
     @property
     def obj(self) -> ObjectVersion:
@@ -121,7 +123,10 @@ class Coverage:
         releases, runs, published objects): ``datasets/<dataset>/release``, its etag a
         digest of the versions read."""
         text = "\n".join(sorted(f"{o.bucket}/{o.key}@{o.etag}" for o in self.files))
-        digest = hashlib.sha256(f"{self.files_mode}|{self.max_rows_per_unit}|{text}".encode())
+        since = "" if self.since is None else self.since.isoformat()
+        digest = hashlib.sha256(
+            f"{self.files_mode}|{self.max_rows_per_unit}|{since}|{text}".encode()
+        )
         bucket = self.files[0].bucket if self.files else ""
         return ObjectVersion(bucket, f"{DATASET_RELEASE_PREFIX}{self.dataset}/release",
                              digest.hexdigest()[:32])

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
@@ -220,15 +220,19 @@ class ReleaseSetInfo:
     files: int | None = None
     files_mode: str | None = None
     max_rows_per_unit: int | None = None
+    #: the first day of the public time window a dataset release read (None: every row)
+    since: date | None = None
 
     @property
     def label(self) -> str:
-        """How a selector names it, e.g. "dataset release, 3 files, 2026-12-01 15:04"."""
+        """How a selector names it, e.g. "dataset release (3 files), 2026-12-01 15:04"."""
         when = self.created_at.strftime("%Y-%m-%d %H:%M")
         if self.kind == "dataset":
             n = self.files or 0
             what = "latest snapshot" if self.files_mode == "snapshot" else (
                 f"{n} file{'' if n == 1 else 's'}")
+            if self.since is not None:
+                what += f", rows since {self.since.isoformat()}"
             return f"dataset release ({what}), {when}"
         return f"file {self.key.rsplit('/', 1)[-1]}, {when}"
 

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     DateTime,
     Dialect,
     Float,
@@ -280,6 +281,8 @@ dataset_releases = Table(
     Column("files", Integer, nullable=False),
     #: the public bound on one person's rows over those files
     Column("max_rows_per_unit", Integer, nullable=True),
+    #: the first day of the public time window it read (NULL: every row)
+    Column("since", Date, nullable=True),
     _created_at(),
     CheckConstraint("files_mode IN ('append', 'snapshot')", name="files_mode_known"),
     CheckConstraint("files >= 1", name="files_positive"),

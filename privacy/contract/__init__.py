@@ -30,7 +30,14 @@ from privacy.contract.analyses import (
     register_analysis,
 )
 from privacy.contract.columns import AutoBounds, Column
-from privacy.contract.dataset import Anonymity, Budget, CsvOptions, DatasetRelease, LDiversity
+from privacy.contract.dataset import (
+    Anonymity,
+    Budget,
+    CsvOptions,
+    DatasetRelease,
+    LDiversity,
+    ReleaseWindow,
+)
 from privacy.contract.enums import ColumnType, Granularity, Missing, Role
 from privacy.contract.generalizations import (
     BandGeneralization,
@@ -72,6 +79,7 @@ __all__ = [
     "Missing",
     "PeriodRange",
     "PrefixGeneralization",
+    "ReleaseWindow",
     "Role",
     "SummaryAnalysis",
     "TopCodeGeneralization",

@@ -8,11 +8,14 @@ CSV options.
 True
 >>> DatasetRelease(schedule="0 6 * * 1").per_file, DatasetRelease(every_files=3).scheduled
 (True, True)
+>>> ReleaseWindow(column="day", months=12).since(date(2026, 12, 15))
+datetime.date(2025, 12, 1)
 """
 
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -67,6 +70,20 @@ _CRON_RE = re.compile(
 )
 
 
+class ReleaseWindow(_Strict):
+    """A public time window for dataset releases: only rows whose ``column`` (a time column)
+    falls in the last ``months`` calendar months, counted back from the start of the month
+    the release runs in, are read (rows without a time are left out)."""
+
+    column: str
+    months: int = Field(ge=1, le=1200)
+
+    def since(self, today: date) -> date:
+        """The first day the window keeps, for a release on ``today``."""
+        total = today.year * 12 + today.month - 1 - self.months
+        return date(total // 12, total % 12 + 1, 1)
+
+
 class DatasetRelease(_Strict):
     """Releases over the dataset as a whole (every file received so far, or the latest
     snapshot), besides or instead of one release per file.
@@ -88,6 +105,8 @@ class DatasetRelease(_Strict):
     every_files: int | None = Field(default=None, ge=1, le=100_000)
     #: ε of one dataset release, split over its analyses (default: budget.epsilon_per_release)
     epsilon: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    #: only the last N months of a time column (default: every row of every file)
+    window: ReleaseWindow | None = None
 
     @model_validator(mode="after")
     def _check(self) -> DatasetRelease:

@@ -128,6 +128,8 @@ class Contract(_Strict):
             _need(cols, qi, (Role.QUASI_IDENTIFIER, Role.DIMENSION, Role.TIME), "anonymity")
         for i, a in enumerate(self.analyses):
             _check_analysis(cols, a, f"analyses.{i}")
+        if self.release.window is not None:
+            _need(cols, self.release.window.column, (Role.TIME,), "release.window")
         return self
 
     # ----------------------------------------------------------------- convenience

@@ -59,7 +59,9 @@ def test_files_join_the_dataset_and_every_third_starts_a_release(
 def test_a_snapshot_dataset_releases_its_latest_file(
     pa, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    contract = _contract(tmp_path, files="snapshot")
+    """...and, with a public window, only the rows of its last 12 months."""
+    contract = _contract(tmp_path, files="snapshot",
+                         release={"window": {"column": "finish_date", "months": 12}})
     assert main(["release-dataset", "employees", "--contract", str(contract)]) == 0
     assert "has no validated file yet" in capsys.readouterr().out
     for i in range(2):
@@ -72,6 +74,7 @@ def test_a_snapshot_dataset_releases_its_latest_file(
     sets = ro.release_sets("employees")
     assert [(s.kind, s.files, s.files_mode) for s in sets] == [
         ("dataset", 1, "snapshot"), ("file", None, None), ("file", None, None)]
+    assert sets[0].since is not None and "rows since" in sets[0].label
     assert ro.default_release_set("employees") == sets[0].ledger_id
     assert ro.budget("employees").epsilon_spent == pytest.approx(3.0, abs=1e-6)
 

@@ -70,3 +70,33 @@ def test_rows_are_people_has_no_dataset_bound() -> None:
 @pytest.mark.parametrize("cron", ["0 6 * * 1", "*/15 * * * *", "0 0 1 1,4,7,10 *", "@daily"])
 def test_schedules_take_cron(cron: str) -> None:
     assert _contract(release={"schedule": cron}).release.scheduled
+
+
+def test_a_window_keeps_the_last_months_of_a_time_column() -> None:
+    from datetime import date
+
+    c = _contract(release={"window": {"column": "finish_date", "months": 12}})
+    assert c.release.window is not None
+    assert c.release.window.since(date(2026, 12, 1)) == date(2025, 12, 1)
+    assert c.release.window.since(date(2026, 3, 31)) == date(2025, 3, 1)
+    with pytest.raises(ValidationError, match="release.window: 'team' must have role time"):
+        _contract(release={"window": {"column": "team", "months": 12}})
+    with pytest.raises(ValidationError, match="months"):
+        _contract(release={"window": {"column": "finish_date", "months": 0}})
+
+
+def test_the_window_filter_is_row_wise_with_a_public_cutoff(tmp_path: Path) -> None:
+    from datetime import date
+
+    import polars as pl
+
+    from flows.release_dataset import _union
+
+    paths = []
+    for i, days in enumerate(([date(2025, 1, 5), date(2025, 12, 1)], [None, date(2026, 6, 30)])):
+        p = tmp_path / f"f{i}.parquet"
+        pl.DataFrame({"who": ["a", "b"], "finish_date": days}).write_parquet(p)
+        paths.append(p)
+    kept = _union(paths, ("finish_date", date(2025, 12, 1))).collect()
+    assert kept["finish_date"].to_list() == [date(2025, 12, 1), date(2026, 6, 30)]
+    assert _union(paths).collect().height == 4

@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column('files_mode', sa.String(length=16), nullable=False),
         sa.Column('files', sa.Integer(), nullable=False),
         sa.Column('max_rows_per_unit', sa.Integer(), nullable=True),
+        sa.Column('since', sa.Date(), nullable=True),
         sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint("files_mode IN ('append', 'snapshot')",
                            name=op.f('ck_dataset_releases_files_mode_known')),

@@ -139,3 +139,20 @@ def test_rows_processed_count_each_file_once(store_url: str) -> None:
     [ds] = ReadOnlyStore(store_url).datasets()
     assert ds.rows_processed == 150 and ds.runs == 3
     store.close()
+
+
+def test_a_windowed_release_is_another_release_and_says_since_when(store_url: str) -> None:
+    from datetime import date
+
+    store = AggregateStore(store_url)
+    _masked(store, "a.csv", "a-1")
+    files = tuple(f.obj for f in store.dataset_files("employees"))
+    every = Coverage("employees", "append", files, 24)
+    recent = Coverage("employees", "append", files, 24, date(2025, 12, 1))
+    assert recent.obj != every.obj  # the same files, other rows: another release
+    res = store.reserve(make_contract(cap=10), LOSS, obj=recent.obj, run_id="run-w")
+    assert store.publish(res, make_release_set(loss=LOSS), make_run("run-w", recent.obj), recent)
+    [s] = ReadOnlyStore(store_url).release_sets("employees")
+    assert s.since == date(2025, 12, 1)
+    assert s.label.startswith("dataset release (1 file, rows since 2025-12-01), ")
+    store.close()
