@@ -144,6 +144,47 @@ def test_file_copied_into_landing_is_published(up, tmp_path: Path) -> None:
         assert r.status == 200
 
 
+def test_every_files_starts_a_release_dataset_run_of_the_deployment(up, tmp_path: Path) -> None:
+    """A dataset whose contract says per_file: false, every_files: 2: the second file's
+    process-object run starts a release-dataset run of the served deployment, which
+    releases over both files (the only spend)."""
+    import yaml
+
+    from analytics.store import ReadOnlyStore
+    from privacy.errors import PipelineError
+
+    data = yaml.safe_load((ROOT / "contracts" / "employees.yaml").read_text())
+    data.update(dataset="weekly", release={"per_file": False, "every_files": 2,
+                                           "max_rows_per_unit": 16})
+    (up["state"] / "contracts" / "weekly.yaml").write_text(yaml.safe_dump(data))
+    landing = up["state"] / "objects" / "landing" / "weekly"
+    landing.mkdir(parents=True, exist_ok=True)
+    url = f"sqlite:///{up['state'] / 'aggregates.db'}"
+    for i in range(2):
+        src = write_employee_csv(tmp_path / f"week-{i}.csv", rows=500, employees=100, seed=i)
+        shutil.copy(src, landing / src.name)
+
+    def released() -> list | None:
+        assert up["proc"].poll() is None
+        try:
+            sets = ReadOnlyStore(url).release_sets("weekly")
+        except PipelineError:  # no store, or no such dataset, until its first run
+            return None
+        return sets or None
+
+    [only] = wait_until(released, 240, "the dataset release of weekly", interval=1.0)
+    assert (only.kind, only.files, only.max_rows_per_unit) == ("dataset", 2, 16)
+    ro = ReadOnlyStore(url)
+    assert ro.budget("weekly").epsilon_spent == pytest.approx(1.0, abs=1e-6)
+    runs = ro.runs(limit=10, dataset="weekly")
+    assert sorted(r.status for r in runs) == ["completed", "masked", "masked"]
+    release_run = next(r for r in runs if r.status == "completed")
+    api = f"http://127.0.0.1:{up['env']['PA_PREFECT_PORT']}/api"
+    with urllib.request.urlopen(f"{api}/flow_runs/{release_run.run_id}", timeout=10) as r:
+        flow_run = json.loads(r.read())
+    assert flow_run["parameters"]["dataset"] == "weekly" and flow_run["deployment_id"]
+
+
 @pytest.mark.browser
 def test_upload_page_file_is_processed_by_the_pipeline(up, driver, tmp_path: Path) -> None:
     """The dashboard's upload page puts a file that the running pipeline then publishes; the
