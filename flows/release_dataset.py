@@ -44,6 +44,7 @@ from flows.tasks import CalibrationCacheInStore
 from privacy.budget import PrivacyLoss
 from privacy.contract import Contract, find_contract, load_contract
 from privacy.errors import BudgetExhausted, BudgetTermsChanged, ContractError, PipelineError
+from privacy.keys import KEY_ID_METADATA, dataset_key, key_id
 from privacy.names import check_dataset
 
 FLOW_NAME = "release-dataset"
@@ -120,21 +121,18 @@ def _union(paths: list[Path], window: tuple[str, date] | None = None) -> pl.Lazy
 
 
 def _release(
-    res: RunResources, contract: Contract, files: list[DatasetFile], out: DatasetOutcome,
+    res: RunResources, contract: Contract, paths: list[Path], out: DatasetOutcome,
     run: RunRecord, coverage: Coverage,
 ) -> DatasetOutcome:  # fmt: skip
     agg = res.aggregates
-    scoped = contract.for_dataset_release(len(files))
+    scoped = contract.for_dataset_release(len(paths))
     loss = PrivacyLoss(scoped.budget.epsilon_per_release, scoped.budget.release_delta)
     reservation = agg.reserve(contract, loss, obj=coverage.obj, run_id=out.run_id)
     try:
-        with ExitStack() as stack:
-            paths = [stack.enter_context(res.objects.local_copy(release_key(f))) for f in files]
-            window = contract.release.window
-            cut = None if window is None or coverage.since is None else (
-                window.column, coverage.since)
-            release_set = release_analyses(_union(paths, cut), scoped, loss,
-                                           cache=CalibrationCacheInStore(agg))
+        window = contract.release.window
+        cut = None if window is None or coverage.since is None else (window.column, coverage.since)
+        release_set = release_analyses(_union(paths, cut), scoped, loss,
+                                       cache=CalibrationCacheInStore(agg))
     except BaseException:
         agg.cancel(reservation)
         raise
@@ -147,6 +145,22 @@ def _release(
     return out.end("completed")
 
 
+def _same_key(
+    res: RunResources, contract: Contract, files: list[DatasetFile], stack: ExitStack
+) -> tuple[list[DatasetFile], list[Path], int]:
+    """The files masked under the dataset's current pseudonym key, their local copies, and
+    how many were masked under another (``privacy.keys.key_id``): after a key rotation one
+    person would be two units to OpenDP, so files of another key are never read together
+    with the current ones."""
+    want = key_id(dataset_key(res.settings.pseudonym_key_bytes(), contract))
+    kept: list[tuple[DatasetFile, Path]] = []
+    for f in files:
+        path = stack.enter_context(res.objects.local_copy(release_key(f)))
+        if pl.read_parquet_metadata(path).get(KEY_ID_METADATA) == want:
+            kept.append((f, path))
+    return [f for f, _ in kept], [p for _, p in kept], len(files) - len(kept)
+
+
 def run_dataset_release(
     dataset: str, contract_path: str | None, settings: Settings, run_id: str,
     flow_run_url: str | None = None,
@@ -156,7 +170,7 @@ def run_dataset_release(
     out = DatasetOutcome(dataset, run_id)
     log = run_logger()
     run: RunRecord | None = None
-    with RunResources(settings) as res:
+    with RunResources(settings) as res, ExitStack() as stack:
         try:
             contract = _contract(settings, dataset, contract_path)
             res.aggregates.register_dataset(contract)
@@ -165,9 +179,15 @@ def run_dataset_release(
             if out.files_missing:
                 log.warning("%s file(s) of dataset '%s' have no release input any more: left "
                             "out of this release", out.files_missing, dataset)
+            files, paths, other = _same_key(res, contract, files, stack)
+            if other:
+                log.warning("%s file(s) of dataset '%s' were masked under another pseudonym "
+                            "key (rotated, or masked before key ids were recorded): left out "
+                            "of this release", other, dataset)
             if not files:
-                return out.end("skipped", f"dataset '{dataset}' has no validated file yet: "
-                               f"drop one into landing/{dataset}/ first")
+                return out.end("skipped", f"dataset '{dataset}' has no validated file under "
+                               f"its current pseudonym key yet: drop one into landing/{dataset}/"
+                               " first")
             out.files = len(files)
             unit = contract.dataset_rows_per_unit if contract.privacy_unit else None
             window = contract.release.window
@@ -183,7 +203,7 @@ def run_dataset_release(
             res.aggregates.record_run(run)
             log.info("releasing dataset '%s' over %s file(s) (%s), at most %s row(s) per person",
                      dataset, len(files), contract.files, contract.dataset_rows_per_unit)
-            return _release(res, contract, files, out, run, coverage)
+            return _release(res, contract, paths, out, run, coverage)
         except BudgetExhausted as exc:
             out.end("budget_exhausted", str(exc))
         except (BudgetTermsChanged, ContractError) as exc:

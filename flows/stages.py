@@ -25,6 +25,7 @@ from pathlib import Path
 import polars as pl
 
 from privacy.contract import Contract
+from privacy.keys import KEY_ID_METADATA, key_id
 from privacy.masking import (
     MASKED_PARQUET,
     mask_columns,
@@ -84,7 +85,10 @@ def mask_staged(
     """Write the release input to ``release_out`` and the masked file to ``out`` (both
     Parquet) from the staged copy, and count what each step removed."""
     frame = _staged_frame(staged, contract)
-    release_input(frame, contract, key).sink_parquet(release_out, **MASKED_PARQUET)
+    # the key's public id rides along: dataset releases union only files of one key
+    release_input(frame, contract, key).sink_parquet(
+        release_out, **MASKED_PARQUET, metadata={KEY_ID_METADATA: key_id(key)}
+    )
     released = _rows(release_out)
     if suppresses(contract):
         rel = pl.scan_parquet(release_out)

@@ -56,3 +56,18 @@ def dataset_key(master: bytes, contract: Contract) -> bytes:
         else f"dataset:{contract.dataset}"
     )
     return hkdf_sha256(master, b"pa1 pseudonyms|" + scope.encode()).hex().encode()
+
+
+#: the release input's Parquet key-value metadata entry naming its pseudonym key
+KEY_ID_METADATA = "pa_pseudonym_key_id"
+
+
+def key_id(key: bytes) -> str:
+    """A public name of a dataset's pseudonym key (HMAC of a constant under it: it reveals
+    nothing of the key). Files masked under one key carry the same id, so a dataset release
+    reads together only files whose tokens name the same people the same way: after a key
+    rotation one person would be two units to OpenDP, each bounded on its own, and the
+    release would cost that person more than the ledger charges."""
+    import hmac
+
+    return hmac.new(key, b"pa1 key id", "sha256").hexdigest()[:16]

@@ -63,7 +63,7 @@ def test_a_snapshot_dataset_releases_its_latest_file(
     contract = _contract(tmp_path, files="snapshot",
                          release={"window": {"column": "finish_date", "months": 12}})
     assert main(["release-dataset", "employees", "--contract", str(contract)]) == 0
-    assert "has no validated file yet" in capsys.readouterr().out
+    assert "has no validated file under its current pseudonym key yet" in capsys.readouterr().out
     for i in range(2):
         src = write_employee_csv(tmp_path / f"census-{i}.csv", rows=300, employees=300, seed=i)
         assert main(["process", str(src), "--dataset", "employees",
@@ -77,6 +77,25 @@ def test_a_snapshot_dataset_releases_its_latest_file(
     assert sets[0].since is not None and "rows since" in sets[0].label
     assert ro.default_release_set("employees") == sets[0].ledger_id
     assert ro.budget("employees").epsilon_spent == pytest.approx(3.0, abs=1e-6)
+
+
+def test_files_of_a_rotated_pseudonym_key_are_never_read_together(
+    pa, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """After PA_PSEUDONYM_KEY changes, one person has other tokens: a release over files of
+    both keys would see them as two people. It reads the current key's files only."""
+    contract = _contract(tmp_path, release={"per_file": False})
+    for i in range(2):
+        if i == 1:
+            monkeypatch.setenv("PA_PSEUDONYM_KEY", "another-master-key-of-at-least-32-bytes!")
+        src = write_employee_csv(tmp_path / f"f{i}.csv", rows=300, employees=60, seed=i)
+        assert main(["process", str(src), "--dataset", "employees",
+                     "--contract", str(contract)]) == 0
+    capsys.readouterr()
+    assert main(["release-dataset", "employees", "--contract", str(contract)]) == 0
+    assert "over 1 file at" in capsys.readouterr().out
+    [only] = ReadOnlyStore(pa.aggregate_store_url).release_sets("employees")
+    assert only.files == 1
 
 
 def test_a_dataset_release_without_a_contract_is_refused(

@@ -79,7 +79,7 @@ def test_a_window_keeps_the_last_months_of_a_time_column() -> None:
     assert c.release.window is not None
     assert c.release.window.since(date(2026, 12, 1)) == date(2025, 12, 1)
     assert c.release.window.since(date(2026, 3, 31)) == date(2025, 3, 1)
-    with pytest.raises(ValidationError, match="release.window: 'team' must have role time"):
+    with pytest.raises(ValidationError, match=r"release\.window: 'team' must have role time"):
         _contract(release={"window": {"column": "team", "months": 12}})
     with pytest.raises(ValidationError, match="months"):
         _contract(release={"window": {"column": "finish_date", "months": 0}})

@@ -81,3 +81,29 @@ def test_up_refuses_a_16_byte_key_at_start_up(tmp_path: Path) -> None:
     with pytest.raises(PipelineError, match="PA_PSEUDONYM_KEY: the pseudonym key has 16 bytes"):
         run_up(settings, out=lines.append)
     assert not (tmp_path / "logs").exists() and lines == []  # nothing was started
+
+
+def test_a_key_id_names_a_key_and_reveals_nothing_of_it() -> None:
+    from privacy.keys import key_id
+
+    a, b = b"a" * 64, b"b" * 64
+    assert key_id(a) == key_id(a) != key_id(b)
+    assert len(key_id(a)) == 16 and key_id(a) not in a.decode()
+
+
+def test_the_release_input_carries_its_key_id(tmp_path: Path) -> None:
+    from flows.demo import employee_frame
+    from flows.stages import mask_staged
+    from privacy.contract import load_contract
+    from privacy.keys import KEY_ID_METADATA, dataset_key, key_id
+    from privacy.masking import mask_columns
+
+    root = Path(__file__).resolve().parents[3]
+    contract = load_contract(root / "contracts" / "employees.yaml", "employees")
+    staged = tmp_path / "staged.arrow"
+    employee_frame(employees=20, rows=50).select(mask_columns(contract)).write_ipc(staged)
+    key = dataset_key(b"m" * 32, contract)
+    mask_staged(staged, contract, key, tmp_path / "masked.parquet", 50,
+                tmp_path / "release.parquet")
+    meta = pl.read_parquet_metadata(tmp_path / "release.parquet")
+    assert meta[KEY_ID_METADATA] == key_id(key)
