@@ -68,9 +68,12 @@ def test_a_flat_sorted_file_shows_no_trend() -> None:
         plan.close()
     # the trend insight calls it a clear change in at most 5% of the releases
     assert clear <= 0.05 * REPEATS, f"{clear} of {REPEATS} releases claim a clear change"
-    # and January's released count minus December's is zero on average (2 standard errors)
+    # and January's released count minus December's is zero on average: within 3.3
+    # standard errors (a false alarm once in 1,000 runs; 2 would fail one run in 20 by
+    # chance), far below the 300 rows a first-rows truncation would put between them
     se = statistics.stdev(diffs) / REPEATS**0.5
-    assert abs(statistics.mean(diffs)) <= 2 * se, (statistics.mean(diffs), se)
+    assert abs(statistics.mean(diffs)) <= 3.3 * se, (statistics.mean(diffs), se)
+    assert 3.3 * se < 30
 
 
 def test_trend_sentences_leave_out_periods_the_range_covers_in_part() -> None:
