@@ -179,6 +179,8 @@ class ReleaseInfo:
     created_at: datetime
     values: tuple[PublishedValueRow, ...] = ()
     insights: tuple[str, ...] = ()
+    #: the ledger entry (release set) the release belongs to
+    ledger_id: int | None = None
 
 
 @dataclass(frozen=True)

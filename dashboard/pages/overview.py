@@ -145,6 +145,9 @@ def render(services: Services) -> Any:
         cards = []
         for d in summaries:
             recent = store.releases(d.name, limit=60)
+            shown = store.default_release_set(d.name)
+            if shown is not None:  # as the dataset page: its latest dataset release first
+                recent = [r for r in recent if r.ledger_id == shown] or recent
             budget = store.budget(d.name) if d.exhausted else None
             cards.append(dbc.Col(dataset_card(d, recent, budget), md=6, className="mb-4"))
     except PipelineError as exc:

@@ -84,3 +84,15 @@ def test_the_history_follows_every_release(grown: Services) -> None:
     series = {t.name: list(t.y) for t in rows.data}
     assert series == {"dataset releases (all files so far)": [2100.0, 3300.0],
                       "single files": [1000.0, 1100.0, 1200.0]}
+
+
+def test_the_overview_shows_the_latest_dataset_release_too(grown: Services) -> None:
+    from dashboard.ids import OVERVIEW
+    from dashboard.pages import overview
+
+    with AggregateStore(grown.settings.aggregate_store_url) as store:  # a newer file
+        publish(store, employees_contract(), employee_release_set(count=1300.0), "week-4.csv")
+    page = overview.render(grown)
+    [rows] = [c for c in walk(page) if getattr(c, "id", None) == {
+        "type": OVERVIEW.count, "name": "employees:rows"}]
+    assert "3,300" in texts(rows) and "1,300" not in texts(rows)  # not the newest file's
