@@ -8,15 +8,72 @@ Everything here comes from the contract and the numbers given, never from data.
 
 >>> releases_per_year("0 6 * * 1"), releases_per_year(None)
 (52, None)
+>>> c = compare_accounting(10.0, 1e-6, 365)
+>>> round(c.laplace_sd, 1), round(c.gaussian_sd, 1), c.better
+(51.6, 10.9, 'zcdp')
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from analytics.planner import DEFAULT_RUNS, Plan, PlanError, assume, predict
 from privacy.contract import Contract
+
+
+@dataclass(frozen=True)
+class Accounting:
+    """The noise each of ``releases`` releases gets under a lifetime cap (ε, δ), per unit of
+    sensitivity: pure ε (the cap split evenly, Laplace noise) against zero-concentrated DP
+    (Gaussian noise, the releases' ρ adding up, converted to (ε, δ) by OpenDP)."""
+
+    releases: int
+    epsilon_cap: float
+    delta_cap: float
+    #: standard deviation of a release's Laplace noise over its sensitivity (pure ε)
+    laplace_sd: float
+    #: the same for Gaussian noise under zCDP, with the whole δ cap spent by the conversion
+    gaussian_sd: float | None
+    rho_per_release: float | None
+
+    @property
+    def better(self) -> str:
+        if self.gaussian_sd is None or self.laplace_sd <= self.gaussian_sd:
+            return "pure"
+        return "zcdp"
+
+
+def _zcdp_epsilon(scale: float, releases: int, delta: float) -> float:
+    """ε at ``delta`` of ``releases`` Gaussian releases of sensitivity 1 at ``scale`` (one
+    release at scale / √releases has the same total ρ), by OpenDP's conversion."""
+    from privacy.release._opendp import opendp
+
+    dp = opendp()
+    m = dp.m.make_gaussian(dp.atom_domain(T=float, nan=False), dp.absolute_distance(T=float),
+                           scale=scale / math.sqrt(releases))
+    try:
+        return float(dp.c.make_zCDP_to_approxDP(m).map(1.0).epsilon(delta))
+    except dp.OpenDPException:  # so little noise that ε overflows: far over any cap
+        return math.inf
+
+
+def compare_accounting(epsilon_cap: float, delta_cap: float, releases: int) -> Accounting:
+    """Which accounting gives ``releases`` releases less noise under the cap (see
+    :class:`Accounting`); zCDP needs δ > 0."""
+    releases = max(int(releases), 1)
+    laplace_sd = math.sqrt(2.0) * releases / epsilon_cap
+    if delta_cap <= 0:
+        return Accounting(releases, epsilon_cap, delta_cap, laplace_sd, None, None)
+    lo, hi = 1e-3, 1e9  # the Gaussian scale: ε falls as it grows; bisect on a log scale
+    for _ in range(60):
+        mid = math.sqrt(lo * hi)
+        if _zcdp_epsilon(mid, releases, delta_cap) <= epsilon_cap:
+            hi = mid
+        else:
+            lo = mid
+    return Accounting(releases, epsilon_cap, delta_cap, laplace_sd, hi, 1 / (2 * hi * hi))
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,11 @@ def register(sub: Any) -> None:  # argparse._SubParsersAction
         help="also plan a dataset release over F files of these people (each person's rows "
         "accumulate: F x R, of which release.max_rows_per_unit are kept)",
     )  # fmt: skip
+    p.add_argument(
+        "--releases", type=positive, default=None, metavar="N",
+        help="compare pure-ε and zCDP accounting over N releases under the cap (default: "
+        "the releases the cap allows at the contract's ε per release)",
+    )  # fmt: skip
     p.add_argument("--runs", type=positive, default=5, help="engine runs to take the median of (default 5)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(handler=_plan)
@@ -77,13 +82,19 @@ def _plan(args: argparse.Namespace) -> int:
 
         ds = plan_dataset_release(contract, args.people, args.files, args.rows_per_person,
                                   expect, args.runs)
+    from analytics.dataset_plan import compare_accounting
+
+    b = contract.budget
+    acc = compare_accounting(b.epsilon_cap, b.delta, args.releases or plan.releases_allowed)
     if args.json:
         dump({**_as_dict(plan, sources), "targets": [_solved(s) for s in solved],
-              "dataset_release": None if ds is None else _dataset_dict(ds)})
+              "dataset_release": None if ds is None else _dataset_dict(ds),
+              "accounting": {**asdict(acc), "better": acc.better}})
     else:
         lines = list(_render(plan, sources, solved))
         if ds is not None:
             lines += ["", *_render_dataset(ds)]
+        lines += ["", *_render_accounting(acc)]
         sys.stdout.write("\n".join(lines) + "\n")
     missed = [s for s in solved if not s.reached]
     for s in missed:
@@ -195,6 +206,21 @@ def _render_dataset(ds: Any) -> Iterator[str]:
                  f"{ds.years_of_budget:.2g} years of dataset releases (a release with no new "
                  "file spends nothing)")
     yield line
+
+
+def _render_accounting(acc: Any) -> Iterator[str]:
+    head = (f"accounting over {acc.releases} releases under the cap ε {acc.epsilon_cap:g}, "
+            f"δ {acc.delta_cap:g}: pure ε gives each release Laplace noise of standard "
+            f"deviation {acc.laplace_sd:.3g}× its sensitivity")
+    if acc.gaussian_sd is None:
+        yield head + "; zCDP needs δ > 0"
+        return
+    ratio = max(acc.laplace_sd, acc.gaussian_sd) / min(acc.laplace_sd, acc.gaussian_sd)
+    yield (head + f"; zCDP (Gaussian noise, ρ {acc.rho_per_release:.3g} each, the δ cap spent "
+           f"by OpenDP's conversion) {acc.gaussian_sd:.3g}×: "
+           + (f"zCDP gives {ratio:.2g}× less noise" if acc.better == "zcdp" else
+              f"pure ε gives {ratio:.2g}× less noise")
+           + " (zCDP accounting is not available yet: the ledger keeps pure ε)")
 
 
 def _dataset_dict(ds: Any) -> dict[str, Any]:

@@ -191,3 +191,27 @@ def test_a_dataset_release_is_planned_over_f_files(capsys: pytest.CaptureFixture
     per_file = next(v for v in doc["values"]
                     if v["analysis"] == "summary" and v["metric"] == "count")
     assert count["half_width"] == pytest.approx(3 * per_file["half_width"], rel=0.05)
+
+
+def test_the_planner_says_which_accounting_gives_less_noise() -> None:
+    """The issue's figures, with OpenDP's own conversion: 365 releases under a lifetime
+    (ε=10, δ=1e-6) leave pure ε a Laplace sd of 51.6x the sensitivity, zCDP 10.9x (at most
+    12x); below about 16 releases pure ε is better; the zCDP total never exceeds the cap."""
+    from analytics.dataset_plan import _zcdp_epsilon, compare_accounting
+
+    year = compare_accounting(10.0, 1e-6, 365)
+    assert year.laplace_sd == pytest.approx(51.6, abs=0.05)
+    assert year.gaussian_sd is not None and year.gaussian_sd <= 12.0 and year.better == "zcdp"
+    assert _zcdp_epsilon(year.gaussian_sd, 365, 1e-6) <= 10.0
+    assert year.rho_per_release == pytest.approx(0.0042, abs=5e-5)
+    assert compare_accounting(10.0, 1e-6, 15).better == "pure"
+    assert compare_accounting(10.0, 1e-6, 17).better == "zcdp"
+    assert compare_accounting(10.0, 0.0, 365).gaussian_sd is None  # zCDP needs δ > 0
+
+
+def test_plan_prints_the_accounting_comparison(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", str(EMPLOYEES), "--people", "500", "--runs", "1",
+                 "--releases", "365"]) == EXIT_OK
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("accounting"))
+    assert line.startswith("accounting over 365 releases under the cap ε 50, δ 1e-06")
+    assert "zCDP gives" in line and "not available yet" in line
