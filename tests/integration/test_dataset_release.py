@@ -98,6 +98,26 @@ def test_files_of_a_rotated_pseudonym_key_are_never_read_together(
     assert only.files == 1
 
 
+def test_a_spent_budget_refuses_the_dataset_release_and_says_so(
+    pa, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = yaml.safe_load((ROOT / "contracts" / "employees.yaml").read_text())
+    data["budget"].update(epsilon_cap=1.0, epsilon_per_release=1.0)
+    contract = tmp_path / "employees.yaml"
+    contract.write_text(yaml.safe_dump(data, sort_keys=False))
+    src = write_employee_csv(tmp_path / "only.csv", rows=300, employees=60, seed=4)
+    assert main(["process", str(src), "--dataset", "employees", "--contract", str(contract)]) == 0
+    capsys.readouterr()
+    assert main(["release-dataset", "employees", "--contract", str(contract)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("budget exhausted: ") and "would exceed the budget cap" in err
+    ro = ReadOnlyStore(pa.aggregate_store_url)
+    assert ro.budget("employees").epsilon_spent == pytest.approx(1.0, abs=1e-6)
+    assert [s.kind for s in ro.release_sets("employees")] == ["file"]
+    runs = ro.runs(limit=5, dataset="employees")
+    assert "completed" in {r.status for r in runs}  # the file's own release, and no other
+
+
 def test_a_dataset_release_without_a_contract_is_refused(
     pa, capsys: pytest.CaptureFixture[str]
 ) -> None:
