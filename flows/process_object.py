@@ -166,7 +166,10 @@ def _masked_only(
     if not res.aggregates.record_masked(outcome.run_record()):
         return outcome.end("duplicate", "processed by a concurrent run")
     run_logger().info("%s", outcome.reason)
-    remove_raw(quote(res), quote(landing), obj.etag)
+    try:
+        remove_raw(quote(res), quote(landing), obj.etag)
+    except PipelineError as exc:  # masked and recorded all the same; the sweep tidies it later
+        run_logger().warning("masked; the raw file stays in landing/ for now: %s", exc)
     _artifact(outcome)
     outcome.dataset_release_due = _dataset_release_due(res, contract)
     return outcome
