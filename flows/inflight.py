@@ -91,3 +91,43 @@ def crash_stuck(run_ids: list[Any], after: timedelta) -> int:
 
 def is_inflight(found: set[tuple[str, str]], key: str, etag: str) -> bool:
     return (key, etag) in found or (key, "") in found
+
+
+def settle_crashed_publishers(find_published: Any, limit: int = PAGE) -> int:
+    """Mark `Completed` the recent `Crashed` runs that had published their object before
+    their worker died (the aggregate store names them as its publisher): the values, the
+    spend and the run record were committed, only the final state never reached Prefect.
+    Their object needs no other run, so without this the Prefect UI would show a published
+    file with a crashed run only. ``find_published``: ObjectVersion -> publishing run id."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterName,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.client.schemas.sorting import FlowRunSort
+    from prefect.states import Completed
+
+    from analytics.store import ObjectVersion
+
+    crashed = FlowRunFilter(state=FlowRunFilterState(
+        type=FlowRunFilterStateType(any_=[StateType.CRASHED])))
+    deployment = DeploymentFilter(name=DeploymentFilterName(any_=[FLOW_NAME]))
+    done = 0
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(flow_run_filter=crashed, deployment_filter=deployment,
+                                     sort=FlowRunSort.START_TIME_DESC, limit=limit)
+        for run in runs:
+            p: dict[str, Any] = run.parameters or {}
+            if not all(isinstance(p.get(k), str) for k in ("bucket", "key", "etag")):
+                continue
+            if find_published(ObjectVersion(p["bucket"], p["key"], p["etag"])) != str(run.id):
+                continue
+            result = client.set_flow_run_state(run.id, Completed(
+                message="published before its worker died: the values, the spend and the run "
+                "record were committed; only this final state was lost"), force=True)
+            done += result.state is not None and result.state.is_completed()
+    return done

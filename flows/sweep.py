@@ -27,7 +27,7 @@ from prefect.utilities.annotations import quote
 from prefect.utilities.asyncutils import run_coro_as_sync
 
 from analytics.store import ObjectVersion
-from flows.inflight import crash_stuck, is_inflight, scan_runs
+from flows.inflight import crash_stuck, is_inflight, scan_runs, settle_crashed_publishers
 from flows.keys import parse_landing_key
 from flows.objectstore import ObjectInfo
 from flows.process_object import FLOW_NAME as PROCESS
@@ -79,6 +79,14 @@ def sweep_landing() -> int:
             for info in published:
                 remove_raw(quote(res), quote(parse_landing_key(info.key)), info.etag)
             log.info("sweep: removed %d published raw file(s) left in landing/", len(published))
+        try:  # runs that published, then lost their worker before their final state
+            settled = settle_crashed_publishers(res.aggregates.find_published)
+        except Exception as exc:  # noqa: BLE001 - bookkeeping of Prefect's view only
+            settled = 0
+            log.warning("sweep: could not check crashed runs (%s)", type(exc).__name__)
+        if settled:
+            log.info("sweep: %d crashed run(s) had published their object: marked Completed",
+                     settled)
     # objects whose run is queued or running, or whose event may still be on its way, get
     # no second event (flows/inflight.py)
     dead_after = timedelta(seconds=settings.reservation_timeout_seconds)

@@ -110,8 +110,8 @@ def _load(services: Services, name: str, chosen: str | int | None = None) -> _Lo
     values = store.latest_values(name, shown)
     budget = store.budget(name)
     recent = store.releases(name, limit=RELEASES_FOR_INSIGHTS)
-    if shown is not None:  # the chosen set's own sentences
-        recent = [r for r in recent if r.id in {v.release_id for v in values}] or recent
+    if shown is not None:  # the chosen set's own releases and sentences
+        recent = [r for r in recent if r.ledger_id == shown] or recent
     sentences = {r.id: list(r.insights) for r in recent}
     rows = _rows_per_person(budget, sets, shown)
     followed = [s.ledger_id for s in history_sets(sets)][-HISTORY_SETS:]

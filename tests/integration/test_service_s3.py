@@ -235,6 +235,42 @@ def test_overlapping_sweeps_start_one_run_per_object(svc: dict[str, Any]) -> Non
     assert len(runs) == 1, [r.state_name for r in runs]
 
 
+def test_a_run_that_published_before_its_worker_died_is_marked_completed(
+    svc: dict[str, Any],
+) -> None:
+    """Killed after its publish committed, a run shows Crashed and no other run comes for
+    its object (it is published): the sweep's check marks it Completed, and only a run the
+    store names as the publisher."""
+    from datetime import UTC, datetime
+
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+    from prefect.states import Crashed
+
+    from flows.inflight import settle_crashed_publishers
+
+    later = datetime.now(UTC) + timedelta(hours=1)  # no worker takes it meanwhile
+    ids = []
+    for name in ("published", "not-published"):
+        key = f"landing/employees/{name}-{uuid.uuid4().hex[:8]}.csv"
+        run = run_deployment("process-object/process-object", timeout=0, as_subflow=False,
+                             scheduled_time=later,
+                             parameters={"bucket": "b", "key": key, "etag": "e" * 32})
+        with get_client(sync_client=True) as client:
+            client.set_flow_run_state(run.id, Crashed(message="worker killed"), force=True)
+        ids.append((run.id, key))
+    (published_id, published_key), (other_id, _) = ids
+
+    def find_published(obj: ObjectVersion) -> str | None:
+        return str(published_id) if obj.key == published_key else None
+
+    assert settle_crashed_publishers(find_published) == 1
+    with get_client(sync_client=True) as client:
+        assert client.read_flow_run(published_id).state.is_completed()
+        assert client.read_flow_run(other_id).state.is_crashed()
+    assert settle_crashed_publishers(find_published) == 0  # once
+
+
 def test_bad_object_from_s3_is_quarantined(svc: dict[str, Any]) -> None:
     bucket = svc["env"]["PA_S3_BUCKET"]
     data = b"\x89PNG\r\n\x1a\n\x00\x00\x00binary"
