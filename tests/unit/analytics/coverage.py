@@ -10,10 +10,12 @@ over the rows where every measure of the analysis is present; the quality shares
 catalogue defines them (with a privacy unit: averaged over people, each person counting
 once; the shares of people over ``max_rows_per_unit`` and of rows left out, 0 here). A share
 whose truth is 0 sits at the end of its clipped range [0, 1], where only one side can miss:
-it is counted in a case of its own (``AT_ZERO``, about 97.5%). Values published without an
-interval (quantiles, the public bounds) have no truth here and are not counted. Per-person
-truncation is not modelled: every contract used for calibration has
-``max_rows_per_unit`` at least the largest number of rows a person has (checked here), so
+it is counted in a case of its own (``AT_ZERO``, about 97.5%). So is, in ``NEAR_END``, a
+share whose truth lies closer to 0 or 1 than its interval's median half-width over the
+releases: its interval is clipped in most releases, and its coverage lies between 95% and
+97.5%. Values published without an interval (quantiles, the public bounds) have no truth
+here and are not counted. Per-person truncation is not modelled: every contract used for
+calibration has ``max_rows_per_unit`` at least the largest number of rows a person has (checked here), so
 no row is ever left out and the quantity as defined does not change between releases.
 
 :func:`measure_coverage` resolves the plan once (``plan_analyses``) and calls
@@ -60,6 +62,20 @@ CASE_MIN = 600
 #: the case of a share whose truth is 0, the end of its range [0, 1]: its interval is
 #: clipped there, so only the upper side can miss and coverage is about 97.5%, not 95%
 AT_ZERO = "truth 0 (clipped end)"
+#: the case of a share whose truth is within its interval's half-width of 0 or 1: clipped
+#: in most releases, so its coverage lies between 95% and 97.5% (one side rarely misses)
+NEAR_END = "truth near clipped end"
+#: the cases judged apart from the band: coverage at least 95% less 4 standard errors, at
+#: most 97.5% plus 4 standard errors
+AT_END = (AT_ZERO, NEAR_END)
+
+
+def half_width(v: PublishedValue) -> float:
+    """The half-width of a share's interval on a side it was not clipped (the larger)."""
+    assert v.lower is not None and v.upper is not None
+    sides = [v.upper - v.value] if v.upper < 1.0 else []
+    sides += [v.value - v.lower] if v.lower > 0.0 else []
+    return max(sides, default=1.0)
 
 
 def key_of(kind: str, v: PublishedValue) -> Key:
@@ -269,7 +285,7 @@ class Coverage:
         """(kind, dataset, case, repeats, intervals, coverage) rows, pooled "all" rows too."""
         pooled: dict[str, list[bool]] = defaultdict(list)
         for (kind, case), seen in self.hits.items():
-            if case != AT_ZERO:
+            if case not in AT_END:
                 pooled[kind] += seen
         rows = [
             (kind, dataset, case, self.repeats, len(seen), sum(seen) / len(seen))
@@ -284,21 +300,35 @@ class Coverage:
     def assert_calibrated(self, kinds: Sequence[str], band: tuple[float, float] = BAND) -> None:
         """Per kind, pooled over cases: coverage inside ``band``; so is every case with at
         least ``CASE_MIN`` intervals; a smaller case (a group published in few releases)
-        within the band or 4 binomial standard errors of 0.95, whichever is wider."""
+        within the band or 4 binomial standard errors of 0.95, whichever is wider. A share
+        at or near the end of [0, 1] (``AT_END``) is judged on its own: coverage at least
+        95% and at most 97.5%, each less or plus 4 standard errors."""
         failures = []
         for (kind, case), hs in self.hits.items():
-            if case == AT_ZERO and sum(hs) / len(hs) < 0.95 - 4 * math.sqrt(0.95 * 0.05 / len(hs)):
-                failures.append(f"{kind} ({case}): coverage {sum(hs) / len(hs):.4f}")
+            if case not in AT_END:
+                continue
+            r, n = sum(hs) / len(hs), len(hs)
+            if not 0.95 - 4 * math.sqrt(0.95 * 0.05 / n) <= r <= 0.975 + 4 * math.sqrt(
+                0.975 * 0.025 / n
+            ):
+                failures.append(f"{kind} ({case}): coverage {r:.4f} over {n}")
         for kind in kinds:
-            seen = [h for (k, c), hs in self.hits.items() if k == kind and c != AT_ZERO for h in hs]
-            if len(seen) < self.repeats:
-                failures.append(f"{kind}: only {len(seen)} intervals in {self.repeats} releases")
+            ends = sum(len(hs) for (k, c), hs in self.hits.items() if k == kind and c in AT_END)
+            seen = [
+                h for (k, c), hs in self.hits.items() if k == kind and c not in AT_END for h in hs
+            ]
+            if len(seen) + ends < self.repeats:
+                failures.append(
+                    f"{kind}: only {len(seen) + ends} intervals in {self.repeats} releases"
+                )
+                continue
+            if not seen:  # every interval of the kind is at an end: judged above
                 continue
             rate = sum(seen) / len(seen)
             if not band[0] <= rate <= band[1]:
                 failures.append(f"{kind} (all cases): coverage {rate:.4f} over {len(seen)}")
             for (k, case), hs in self.hits.items():
-                if k != kind or case == AT_ZERO:
+                if k != kind or case in AT_END:
                     continue
                 r = sum(hs) / len(hs)
                 if len(hs) >= CASE_MIN:
@@ -329,6 +359,7 @@ def measure_coverage(
         loss = PrivacyLoss(contract.budget.epsilon_per_release, contract.budget.delta)
     plan = plan_analyses(df.lazy(), contract, loss)
     cov = Coverage(repeats)
+    shares: dict[Key, list[tuple[str, bool, float]]] = defaultdict(list)
     start = time.perf_counter()
     try:
         for _ in range(repeats):
@@ -343,11 +374,15 @@ def measure_coverage(
                     case = case_of(key)
                     if case is None:
                         continue
-                    if key[0] == "quality" and truth[key] == 0:
-                        case = AT_ZERO  # nothing to clamp or missing: only one side can miss
                     assert v.lower is not None and v.upper is not None, key
                     assert v.lower <= v.value <= v.upper, (key, v)
                     hit = v.lower <= truth[key] <= v.upper
+                    if key[0] == "quality" and truth[key] == 0:
+                        case = AT_ZERO  # nothing to clamp or missing: only one side can miss
+                    elif key[0] == "quality":  # its case is known once every release is in
+                        shares[key].append((case, hit, half_width(v)))
+                        cov.published[key] += 1
+                        continue
                     cov.hits[(v.metric, case)].append(hit)
                     cov.published[key] += 1
                     if v.metric in CONTRASTS:
@@ -358,4 +393,11 @@ def measure_coverage(
     finally:
         plan.close()
     cov.seconds = time.perf_counter() - start
+    for key, seen in shares.items():
+        # near an end if closer to it than its typical half-width: a case fixed per value,
+        # not per release (a release's own half-width would select on its noise)
+        widths = sorted(w for _, _, w in seen)
+        near = min(truth[key], 1 - truth[key]) < widths[len(widths) // 2]
+        for case, hit, _ in seen:
+            cov.hits[(key[1], NEAR_END if near else case)].append(hit)
     return cov
