@@ -59,6 +59,9 @@ CONTRASTS = ("difference", "ratio")
 BAND = (0.92, 0.98)
 #: cases with at least this many intervals must be inside the band on their own
 CASE_MIN = 600
+#: below ``CASE_MIN`` intervals the band widens to this many binomial standard errors of
+#: 0.95 (a chance failure about once in 2000 checks; at 250 intervals, 90.2% to 99.8%)
+SLACK_SE = 3.5
 #: the case of a share whose truth is 0, the end of its range [0, 1]: its interval is
 #: clipped there, so only the upper side can miss and coverage is about 97.5%, not 95%
 AT_ZERO = "truth 0 (clipped end)"
@@ -298,9 +301,10 @@ class Coverage:
         return sorted(rows)
 
     def assert_calibrated(self, kinds: Sequence[str], band: tuple[float, float] = BAND) -> None:
-        """Per kind, pooled over cases: coverage inside ``band``; so is every case with at
-        least ``CASE_MIN`` intervals; a smaller case (a group published in few releases)
-        within the band or 4 binomial standard errors of 0.95, whichever is wider. A share
+        """Per kind, pooled over cases, and per case: coverage inside ``band`` with at least
+        ``CASE_MIN`` intervals; with fewer (a group published in few releases, a value
+        published once per release), inside the band or ``SLACK_SE`` binomial standard
+        errors of 0.95, whichever is wider. A share
         at or near the end of [0, 1] (``AT_END``) is judged on its own: coverage at least
         95% and at most 97.5%, each less or plus 4 standard errors."""
         failures = []
@@ -324,21 +328,24 @@ class Coverage:
                 continue
             if not seen:  # every interval of the kind is at an end: judged above
                 continue
-            rate = sum(seen) / len(seen)
-            if not band[0] <= rate <= band[1]:
-                failures.append(f"{kind} (all cases): coverage {rate:.4f} over {len(seen)}")
+            if not _within(seen, band):
+                failures.append(
+                    f"{kind} (all cases): coverage {sum(seen) / len(seen):.4f} over {len(seen)}"
+                )
             for (k, case), hs in self.hits.items():
-                if k != kind or case in AT_END:
-                    continue
-                r = sum(hs) / len(hs)
-                if len(hs) >= CASE_MIN:
-                    ok = band[0] <= r <= band[1]
-                else:
-                    slack = 4 * math.sqrt(0.95 * 0.05 / len(hs))
-                    ok = min(band[0], 0.95 - slack) <= r <= max(band[1], 0.95 + slack)
-                if not ok:
-                    failures.append(f"{kind} ({case}): coverage {r:.4f} over {len(hs)}")
+                if k == kind and case not in AT_END and not _within(hs, band):
+                    failures.append(f"{kind} ({case}): coverage {sum(hs) / len(hs):.4f} over {len(hs)}")
         assert not failures, "miscalibrated: " + "; ".join(failures)
+
+
+def _within(hits: Sequence[bool], band: tuple[float, float]) -> bool:
+    """Coverage inside ``band`` with at least ``CASE_MIN`` intervals; with fewer, inside the
+    band or ``SLACK_SE`` binomial standard errors of 0.95, whichever is wider."""
+    r, n = sum(hits) / len(hits), len(hits)
+    if n >= CASE_MIN:
+        return band[0] <= r <= band[1]
+    slack = SLACK_SE * math.sqrt(0.95 * 0.05 / n)
+    return min(band[0], 0.95 - slack) <= r <= max(band[1], 0.95 + slack)
 
 
 def measure_coverage(
