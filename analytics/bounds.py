@@ -34,7 +34,7 @@ from typing import Literal
 
 import polars as pl
 
-from privacy.budget import PrivacyLoss
+from privacy.budget import Loss, PrivacyLoss, compose
 from privacy.contract import Analysis, ColumnType, Contract, Role
 from privacy.release import (
     LEN,
@@ -133,7 +133,7 @@ class EstimatedBounds:
 
     bounds: dict[str, tuple[float, float] | None]
     release: Release
-    loss: PrivacyLoss
+    loss: Loss
 
 
 def auto_measures(contract: Contract) -> list[str]:
@@ -201,7 +201,7 @@ def _pick(res: QueryResult, spec: QuerySpec, edges: list[float], integer: bool) 
 def estimate_bounds(
     masked: pl.LazyFrame,
     contract: Contract,
-    loss: PrivacyLoss,
+    loss: Loss,
     cache: CalibrationCache | None = None,
 ) -> EstimatedBounds:
     """Release the DP histograms of the ``bounds: auto`` measures within ``loss`` (split
@@ -210,16 +210,16 @@ def estimate_bounds(
     prepared = prepare_frame(masked, contract, columns, spill_rows=None)
     try:
         engine = ReleaseEngine(contract, prepared, cache)
-        share = PrivacyLoss(loss.epsilon / len(specs), 0.0)
+        share = loss.part(1 / len(specs), 0.0)
         results = [engine.release(spec, share) for _, _, spec in specs]
     finally:
         prepared.close()
     picked: dict[str, dict[str, Bounds]] = {}
-    total: PrivacyLoss | None = None
+    total: Loss | None = None
     for (m, side, spec), res in zip(specs, results, strict=True):
         integer = contract.columns[m].type is ColumnType.INTEGER
         picked.setdefault(m, {})[side] = _pick(res, spec, _edges(contract, m), integer)
-        total = res.loss if total is None else total + res.loss
+        total = compose(total, res.loss)
     assert total is not None
     bounds: dict[str, Bounds] = {}
     values: list[PublishedValue] = []
@@ -247,7 +247,8 @@ def estimate_bounds(
             f"Values of {label} were clamped to {_fmt(b[0])} to {_fmt(b[1])}, a range "
             "estimated under DP from this file."
         )
-    release = Release("bounds", "bounds", "laplace", total, values, texts)
+    mech = "laplace" if isinstance(total, PrivacyLoss) else "gaussian"
+    release = Release("bounds", "bounds", mech, total, values, texts)
     return EstimatedBounds(bounds, release, total)
 
 

@@ -24,8 +24,8 @@ import polars as pl
 from analytics.analyses import plan_analyses
 from analytics.bounds import auto_measures, auto_share
 from analytics.vocabulary import QUANTILE_PREFIX, Kind, Metric
-from privacy.budget import PrivacyLoss
-from privacy.contract import ColumnType, Contract, Granularity, Role, period_index
+from privacy.budget import like, zcdp_rho_for
+from privacy.contract import Budget, ColumnType, Contract, Granularity, Role, period_index
 from privacy.errors import PipelineError
 from privacy.results import ReleaseSet
 from privacy.validation.conformance import DTYPES
@@ -213,9 +213,21 @@ class Plan:
         return releases_allowed(self.contract, self.epsilon)
 
 
+def per_release(contract: Contract) -> float:
+    """What one release spends as the contract says: ε, or ρ under zCDP."""
+    return contract.budget.release_loss.amount
+
+
+def budget_at(contract: Contract, amount: float) -> Budget:
+    """The contract's budget with ε (ρ under zCDP) per release ``amount``."""
+    field = "rho_per_release" if contract.budget.accounting == "zcdp" else "epsilon_per_release"
+    return contract.budget.model_copy(update={field: amount})
+
+
 def release_delta(contract: Contract, epsilon: float) -> float:
-    """δ per release when ε per release is ``epsilon`` (as ``Budget.release_delta``)."""
-    return contract.budget.model_copy(update={"epsilon_per_release": epsilon}).release_delta
+    """δ per release when ε (ρ under zCDP) per release is ``epsilon`` (as
+    ``Budget.release_delta``)."""
+    return budget_at(contract, epsilon).release_delta
 
 
 def _fixed(contract: Contract, a: Assumptions) -> tuple[Contract, frozenset[str], float]:
@@ -250,17 +262,17 @@ def predict(
 ) -> Plan:  # fmt: skip
     """Run the engine ``a.runs`` times on the synthetic file at ε per release ``epsilon``
     (default the contract's) and read the median half-width of every headline value."""
-    eps = contract.budget.epsilon_per_release if epsilon is None else epsilon
+    eps = per_release(contract) if epsilon is None else epsilon
     delta = release_delta(contract, eps)
     fixed, estimated, share = _fixed(contract, a)
     frame = synthetic_frame(fixed, a) if frame is None else frame
-    loss = PrivacyLoss(eps * (1 - share), delta)
+    loss = like(contract.budget.release_loss, eps * (1 - share), delta)
     plan = plan_analyses(frame.lazy(), fixed, loss, estimated=estimated)
     try:
         sets = [plan.run() for _ in range(a.runs)]
     finally:
         plan.close()
-    split = [(r.name, r.loss.epsilon if r.loss else 0.0, r.loss.delta if r.loss else 0.0)
+    split = [(r.name, r.loss.amount if r.loss else 0.0, r.loss.delta if r.loss else 0.0)
              for r in sets[0].releases]  # fmt: skip
     if share:
         split.insert(0, ("bounds (auto)", eps * share, 0.0))
@@ -414,8 +426,10 @@ def solve(contract: Contract, a: Assumptions, target: Target) -> Solved:
             seen[(eps, runs)] = _worst(predict(contract, more, eps, frame), target)
         return seen[(eps, runs)]
 
-    cap, eps0 = contract.budget.epsilon_cap, contract.budget.epsilon_per_release
-    guess = min(max(eps0 * f(eps0) / want, EPS_MIN), cap)  # the 1/ε law of Laplace noise
+    cap, eps0 = per_release_cap(contract), per_release(contract)
+    # the 1/ε law of Laplace noise; under zCDP the 1/√ρ law of Gaussian noise
+    power = 2.0 if contract.budget.accounting == "zcdp" else 1.0
+    guess = min(max(eps0 * (f(eps0) / want) ** power, EPS_MIN), cap)
     hi, lo = min(guess * 1.25, cap), guess / 1.25
     while f(hi) > want:
         if hi >= cap:
@@ -446,5 +460,14 @@ def round_sig(x: float, up: bool) -> float:
 
 
 def releases_allowed(contract: Contract, epsilon: float) -> int:
-    """How many releases at ``epsilon`` each the ε cap pays for (as ``Budget``)."""
-    return max(int(contract.budget.epsilon_cap / epsilon + 1e-9), 1)
+    """How many releases at ``epsilon`` (ρ under zCDP) each the cap pays for (as
+    ``Budget``)."""
+    return max(budget_at(contract, epsilon).releases_allowed, 1)
+
+
+def per_release_cap(contract: Contract) -> float:
+    """The most one release may spend: the ε cap, or under zCDP the ρ whose conversion at
+    half the δ cap reaches it."""
+    if contract.budget.accounting == "zcdp":
+        return zcdp_rho_for(contract.budget.epsilon_cap, contract.budget.delta / 2)
+    return contract.budget.epsilon_cap

@@ -157,7 +157,18 @@ def _status_lines(b: BudgetStatus) -> Iterator[str]:
         ["δ", num(b.delta_cap), num(b.delta_spent), num(b.delta_reserved),
          num(b.delta_remaining)],
     ]  # fmt: skip
+    if b.accounting == "zcdp":
+        spend.insert(0, ["ρ", "-", num(b.rho_spent or 0.0), num(b.rho_reserved or 0.0), "-"])
     yield from indented(table(["", "cap", "spent", "reserved", "remaining"], spend))
+    if b.accounting == "zcdp":
+        yield ("    accounting zcdp: ρ adds up; ε is OpenDP's conversion of the ρ spent at the δ "
+               f"the thresholds leave; ρ {num(b.rho_per_release or 0.0)} per release")
+    if b.releases_remaining is not None:
+        line = f"    releases remaining: {b.releases_remaining} at the current size"
+        if b.runs_out_on is not None and b.releases_per_day:
+            line += (f"; at {b.releases_per_day:.3g} a day so far, the budget runs out about "
+                     f"{b.runs_out_on.isoformat()}")
+        yield line
     policy = b.policy if b.window is None else f"{b.policy} ({b.window})"
     yield (
         f"    pinned terms: ε cap {format_number(b.epsilon_cap)}, δ cap "
@@ -168,12 +179,14 @@ def _status_lines(b: BudgetStatus) -> Iterator[str]:
 
 def _ledger_lines(entries: list[LedgerEntry]) -> Iterator[str]:
     yield f"    ledger ({_entries(len(entries))}):"
+    rho = any(e.rho is not None for e in entries)
     rows = [
-        [str(e.id), e.state, num(e.epsilon), num(e.delta), when(e.created_at), e.run_id,
-         f"{e.key} ({e.etag})"]
+        [str(e.id), e.state, *([num(e.rho or 0.0)] if rho else []), num(e.epsilon), num(e.delta),
+         when(e.created_at), e.run_id, f"{e.key} ({e.etag})"]
         for e in entries
     ]  # fmt: skip
-    yield from indented(table(["id", "state", "ε", "δ", "time", "run", "object"], rows))
+    head = ["id", "state", *(["ρ", "ε alone"] if rho else ["ε"]), "δ", "time", "run", "object"]
+    yield from indented(table(head, rows))
 
 
 def _terms_log_lines(changes: list[TermsChange]) -> Iterator[str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from analytics.store import ReadOnlyStore
@@ -59,7 +59,7 @@ def when(t: datetime | None) -> str:
 
 
 def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, datetime):
+    if isinstance(obj, datetime | date):
         return obj.isoformat()
     if isinstance(obj, dict):
         return {k: _jsonable(v) for k, v in obj.items()}

@@ -180,14 +180,16 @@ def _render(plan: Any, sources: dict[str, str], solved: list[Any]) -> Iterator[s
         yield "not predicted:"
         yield from indented(f"{v.analysis} {_label(v)}: {v.note}" for v in missing)
     yield ""
-    yield f"ε per release: {plan.epsilon:g} (δ {plan.delta:g}), split over the analyses:"
-    yield from indented(table(["analysis", "ε", "δ"], [
+    unit = _unit(b)
+    yield f"{unit} per release: {plan.epsilon:g} (δ {plan.delta:g}), split over the analyses:"
+    yield from indented(table(["analysis", unit, "δ"], [
         [n, f"{e:.4g}" if e else "0 (post-processing)", f"{d:g}"] for n, e, d in plan.split
     ]))  # fmt: skip
     per = f" per {b.window}" if b.policy == "window" else ""
-    yield (f"budget: ε cap {b.epsilon_cap:g}{per} (policy {b.policy}): "
-           f"{plan.releases_allowed} releases{per} at ε {plan.epsilon:g} each")  # fmt: skip
-    yield from (f"target {_target_line(s, per)}" for s in solved)
+    how = "; zCDP: ρ adds up, converted by OpenDP" if b.accounting == "zcdp" else ""
+    yield (f"budget: ε cap {b.epsilon_cap:g}{per} (policy {b.policy}{how}): "
+           f"{plan.releases_allowed} releases{per} at {unit} {plan.epsilon:g} each")  # fmt: skip
+    yield from (f"target {_target_line(s, per, unit)}" for s in solved)
 
 
 def _render_dataset(ds: Any) -> Iterator[str]:
@@ -200,7 +202,8 @@ def _render_dataset(ds: Any) -> Iterator[str]:
               "-" if v.relative is None else f"{v.relative * 100:.3g}%"]
              for v in plan.values if v.half_width is not None]  # fmt: skip
     yield from table(["analysis", "value", "expected", "±", "relative ±"], cells)
-    line = f"ε per dataset release: {plan.epsilon:g}; the cap allows {plan.releases_allowed}"
+    line = (f"{_unit(c.budget)} per dataset release: {plan.epsilon:g}; the cap allows "
+            f"{plan.releases_allowed}")
     if ds.per_year:
         line += (f"; release.schedule fires {ds.per_year} times a year, so the cap lasts "
                  f"{ds.years_of_budget:.2g} years of dataset releases (a release with no new "
@@ -219,8 +222,14 @@ def _render_accounting(acc: Any) -> Iterator[str]:
     yield (head + f"; zCDP (Gaussian noise, ρ {acc.rho_per_release:.3g} each, the δ cap spent "
            f"by OpenDP's conversion) {acc.gaussian_sd:.3g}×: "
            + (f"zCDP gives {ratio:.2g}× less noise" if acc.better == "zcdp" else
-              f"pure ε gives {ratio:.2g}× less noise")
-           + " (zCDP accounting is not available yet: the ledger keeps pure ε)")
+              f"pure ε gives {ratio:.2g}× less noise"))
+    from analytics.planner import round_sig
+    from privacy.budget import zcdp_rho_for
+
+    rho = round_sig(zcdp_rho_for(acc.epsilon_cap, acc.delta_cap / 2) / acc.releases, up=False)
+    yield (f"to release under zCDP: budget: {{accounting: zcdp, rho_per_release: "
+           f"{rho:g}}} spreads the cap over {acc.releases} releases (half the δ cap "
+           "for OpenDP's conversion, half for thresholds, as the ledger counts it)")
 
 
 def _dataset_dict(ds: Any) -> dict[str, Any]:
@@ -231,15 +240,20 @@ def _dataset_dict(ds: Any) -> dict[str, Any]:
             "values": [{**asdict(v), "relative": v.relative} for v in plan.values]}
 
 
-def _target_line(s: Any, per: str = "") -> str:
+def _unit(budget: Any) -> str:
+    """What a release spends: ε, or ρ under zCDP accounting."""
+    return "ρ" if budget.accounting == "zcdp" else "ε"
+
+
+def _target_line(s: Any, per: str = "", unit: str = "ε") -> str:
     t = s.target
     head = f"{t.analysis}={_width(t.value / 100 if t.relative else t.value, t.relative)}"
     if not s.reached:
-        return (f"{head}: out of reach; the best ε tried, the cap {s.epsilon:g}, gives "
+        return (f"{head}: out of reach; the best {unit} tried, the cap {s.epsilon:g}, gives "
                 f"{_width(s.half_width, t.relative)}")  # fmt: skip
-    line = f"{head}: ε {s.epsilon:g} per release reaches {_width(s.half_width, t.relative)}"
+    line = f"{head}: {unit} {s.epsilon:g} per release reaches {_width(s.half_width, t.relative)}"
     if s.below is not None:
-        line += f" (ε {s.below:g} gives {_width(s.below_half_width, t.relative)})"
+        line += f" ({unit} {s.below:g} gives {_width(s.below_half_width, t.relative)})"
     return line + f"; the cap then allows {s.releases_allowed} releases{per}"
 
 

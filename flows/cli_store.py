@@ -118,6 +118,8 @@ def _share_lines(r: ReleaseInfo) -> Iterator[str]:
 
 def _release_lines(r: ReleaseInfo) -> Iterator[str]:
     cost = "no extra ε" if r.epsilon is None else f"ε={num(r.epsilon)} δ={num(r.delta)}"
+    if r.rho is not None:  # zCDP: its ρ, and the ε it alone converts to at the δ cap
+        cost = f"ρ={num(r.rho)} (ε={num(r.epsilon)} alone) δ={num(r.delta)}"
     yield f"#{r.id} {r.name}  ({r.analysis}, {r.mechanism}, {cost})  {when(r.created_at)}"
     yield (
         f"    from {r.bucket}/{r.key} (etag {r.etag}), run {r.run_id}, "

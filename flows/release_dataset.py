@@ -41,7 +41,7 @@ from flows.keys import parse_landing_key
 from flows.resources import RunResources
 from flows.settings import Settings
 from flows.tasks import CalibrationCacheInStore
-from privacy.budget import PrivacyLoss
+from privacy.budget import epsilon_alone
 from privacy.contract import Contract, find_contract, load_contract
 from privacy.errors import BudgetExhausted, BudgetTermsChanged, ContractError, PipelineError
 from privacy.keys import KEY_ID_METADATA, dataset_key, key_id
@@ -126,7 +126,7 @@ def _release(
 ) -> DatasetOutcome:  # fmt: skip
     agg = res.aggregates
     scoped = contract.for_dataset_release(len(paths))
-    loss = PrivacyLoss(scoped.budget.epsilon_per_release, scoped.budget.release_delta)
+    loss = scoped.budget.release_loss
     reservation = agg.reserve(contract, loss, obj=coverage.obj, run_id=out.run_id)
     try:
         window = contract.release.window
@@ -137,11 +137,12 @@ def _release(
         agg.cancel(reservation)
         raise
     spent = release_set.loss
-    done = replace(run, status="completed", epsilon_spent=spent.epsilon,
+    eps = epsilon_alone(spent, contract.budget.delta)  # under zCDP: its ρ converted, alone
+    done = replace(run, status="completed", epsilon_spent=eps,
                    delta_spent=spent.delta, finished_at=utcnow())
     if not agg.publish(reservation, release_set, done, coverage):
         return out.end("duplicate", "a release over these files was published meanwhile")
-    out.releases, out.epsilon, out.delta = len(release_set.releases), spent.epsilon, spent.delta
+    out.releases, out.epsilon, out.delta = len(release_set.releases), eps, spent.delta
     return out.end("completed")
 
 

@@ -25,7 +25,7 @@ from flows.loading import load_file
 from flows.outcome import Masked, Published
 from flows.resources import RunResources
 from flows.stages import MaskStats, mask_staged, validate_and_stage
-from privacy.budget import PrivacyLoss
+from privacy.budget import epsilon_alone
 from privacy.contract import Contract
 from privacy.errors import InputRejected
 from privacy.keys import dataset_key
@@ -168,7 +168,7 @@ def release_and_publish(
     suppressed: see ``privacy.masking``), publish everything in one transaction. None: this
     object version was published by another run meanwhile."""
     agg = res.aggregates
-    loss = PrivacyLoss(contract.budget.epsilon_per_release, contract.budget.release_delta)
+    loss = contract.budget.release_loss
     reservation = agg.reserve(contract, loss, obj=obj, run_id=run.run_id)
     try:
         with res.objects.local_copy(release_key) as path:
@@ -179,7 +179,8 @@ def release_and_publish(
         agg.cancel(reservation)
         raise
     spent = release_set.loss
-    run = replace(run, status="completed", epsilon_spent=spent.epsilon,
+    eps = epsilon_alone(spent, contract.budget.delta)  # under zCDP: its ρ converted, alone
+    run = replace(run, status="completed", epsilon_spent=eps,
                   delta_spent=spent.delta, finished_at=utcnow())  # fmt: skip
     log = run_logger()
     if not agg.publish(reservation, release_set, run):
@@ -187,7 +188,7 @@ def release_and_publish(
         return None
     values = sum(len(r.values) for r in release_set.releases)
     log.info("published %s releases (%s values) at %s", len(release_set.releases), values, spent)
-    return Published(len(release_set.releases), values, spent.epsilon, spent.delta)
+    return Published(len(release_set.releases), values, eps, spent.delta)
 
 
 # --------------------------------------------------------------------------- quarantine, tidy

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from privacy.budget import PrivacyLoss
+from privacy.budget import Loss
 
 AnalysisKind = Literal[
     "summary", "distribution", "comparison", "trend", "correlation", "forecast", "quality", "bounds"
@@ -48,7 +48,7 @@ class Release:
     analysis: AnalysisKind
     name: str  # stable id within the contract, e.g. "comparison:efficiency:team"
     mechanism: str  # e.g. "laplace", "gaussian", "post-processing"
-    loss: PrivacyLoss | None  # None for post-processing (no extra spend)
+    loss: Loss | None  # None for post-processing (no extra spend)
     values: list[PublishedValue]
     insights: list[str] = field(default_factory=list)
 
@@ -59,5 +59,5 @@ class ReleaseSet:
 
     dataset: str
     contract_version: int
-    loss: PrivacyLoss
+    loss: Loss
     releases: list[Release]

@@ -13,7 +13,7 @@ from analytics.analyses.builder import Builder, Planned
 from analytics.analyses.names import Name
 from analytics.bounds import auto_measures, auto_share, estimate_bounds, with_bounds
 from analytics.trends import public_periods
-from privacy.budget import PrivacyLoss
+from privacy.budget import Loss, PrivacyLoss, compose, fits, like
 from privacy.contract import Contract
 from privacy.errors import PipelineError
 from privacy.release import (
@@ -47,17 +47,17 @@ class ReleasePlan:
     specs: list[QuerySpec]
     measurements: dict[str, Resolved]
     planned: list[Planned]
-    budget: PrivacyLoss
+    budget: Loss
 
     def run(self) -> ReleaseSet:
         """Invoke every measurement once (fresh OpenDP noise) and post-process."""
         results = {s.id: self.engine.invoke(s, self.measurements[s.id]) for s in self.specs}
-        total: PrivacyLoss | None = None
+        total: Loss | None = None
         for r in results.values():
-            total = r.loss if total is None else total + r.loss
+            total = compose(total, r.loss)
         if total is None:
             raise PipelineError(f"dataset '{self.contract.dataset}': no analysis to release")
-        if not total.fits_within(self.budget):
+        if not fits(total, self.budget):
             raise PipelineError(
                 f"dataset '{self.contract.dataset}': the measurements' loss {total} exceeds "
                 f"the per-file budget {self.budget}; nothing was released"
@@ -70,7 +70,7 @@ class ReleasePlan:
         releases = []
         for p in self.planned:
             values, texts = p.finish(results)
-            loss: PrivacyLoss | None = None
+            loss: Loss | None = None
             if p.refs:
                 eps = delta = 0.0
                 for q, a, w in p.refs:
@@ -78,12 +78,23 @@ class ReleasePlan:
                     eps += res.epsilon_of[a] * part
                     q_weight = sum(users[(q2, a2)] for (q2, a2) in users if q2 == q)
                     delta += res.loss.delta * w / q_weight
-                loss = PrivacyLoss(eps, delta)
-            releases.append(Release(p.kind, p.name, p.mechanism, loss, values, texts))  # type: ignore[arg-type]
+                loss = like(total, eps, delta)
+            mech = p.mechanism if isinstance(total, PrivacyLoss) else zcdp_mechanism(p.mechanism)
+            releases.append(Release(p.kind, p.name, mech, loss, values, texts))  # type: ignore[arg-type]
         return ReleaseSet(self.contract.dataset, self.contract.version, total, releases)
 
     def close(self) -> None:
         self.engine.prepared.close()
+
+
+def zcdp_mechanism(name: str) -> str:
+    """A mechanism's name under zCDP, where OpenDP draws Gaussian noise for counts and sums
+    and Gumbel noise to pick quantiles.
+
+    >>> zcdp_mechanism("laplace+exponential")
+    'gaussian+gumbel'
+    """
+    return name.replace("laplace", "gaussian").replace("exponential", "gumbel")
 
 
 def _prepare(
@@ -129,14 +140,14 @@ class AutoBoundsPlan:
         self,
         masked: pl.LazyFrame,
         contract: Contract,
-        loss: PrivacyLoss,
+        loss: Loss,
         cache: CalibrationCache | None = None,
     ) -> None:
         self.masked, self.contract = masked, contract
         self.cache: CalibrationCache = cache if cache is not None else MemoryCalibrationCache()
         share = auto_share(contract)
-        self.bounds_loss = PrivacyLoss(loss.epsilon * share, 0.0)
-        self.rest = PrivacyLoss(loss.epsilon * (1 - share), loss.delta)
+        self.bounds_loss = loss.part(share, 0.0)
+        self.rest = loss.part(1 - share, loss.delta)
         self._plans: dict[tuple[Any, ...], ReleasePlan | None] = {}
 
     def run(self) -> ReleaseSet:
@@ -155,7 +166,7 @@ class AutoBoundsPlan:
             return ReleaseSet(self.contract.dataset, self.contract.version, est.loss, [est.release])
         rs = plan.run()
         return ReleaseSet(
-            self.contract.dataset, self.contract.version, est.loss + rs.loss,
+            self.contract.dataset, self.contract.version, compose(est.loss, rs.loss),
             [est.release, *rs.releases],
         )  # fmt: skip
 
@@ -168,7 +179,7 @@ class AutoBoundsPlan:
 def plan_analyses(
     masked: pl.LazyFrame,
     contract: Contract,
-    loss: PrivacyLoss,
+    loss: Loss,
     *,
     cache: CalibrationCache | None = None,
     estimated: frozenset[str] = frozenset(),
@@ -214,7 +225,7 @@ def _log_outside_periods(contract: Contract, prepared: PreparedFrame, used: set[
 def release_analyses(
     masked: pl.LazyFrame,
     contract: Contract,
-    loss: PrivacyLoss,
+    loss: Loss,
     *,
     cache: CalibrationCache | None = None,
 ) -> ReleaseSet:
@@ -233,7 +244,7 @@ def release_analyses(
 def plan_release(
     masked: pl.LazyFrame,
     contract: Contract,
-    loss: PrivacyLoss,
+    loss: Loss,
     *,
     cache: CalibrationCache | None = None,
 ) -> ReleasePlan | AutoBoundsPlan:

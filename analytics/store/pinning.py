@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Row, insert, select, update
 from analytics.store._db import finite_number
 from analytics.store._sql import insert_ignore
 from analytics.store.rows import TermsChange
-from analytics.store.schema import datasets, terms_changes
+from analytics.store.schema import datasets, ledger, terms_changes
 from analytics.store.spend import WINDOWS
 from analytics.store.terms import (
     FIRST_REGISTRATION,
@@ -75,6 +75,25 @@ def lock_dataset(conn: Connection, dataset: str) -> Row[Any]:
     return row
 
 
+def _switch_accounting(conn: Connection, row: Row[Any], accounting: str) -> None:
+    """A dataset's accounting changes only while its ledger is empty: ρ and ε do not add
+    up together (a zCDP entry has no pure-ε bound), so a dataset that has spent keeps it."""
+    spent = conn.execute(
+        select(ledger.c.id).where(ledger.c.dataset == row.name).limit(1)
+    ).first()
+    if spent is not None:
+        raise ContractError(
+            f"dataset '{row.name}' is accounted under '{row.accounting}' and has spent "
+            f"budget; its contract now says accounting '{accounting}'. The accounting of a "
+            "dataset that has spent cannot change (its ledger adds up one kind of loss): "
+            f"set budget.accounting back to '{row.accounting}', or release under a new "
+            "dataset name"
+        )
+    conn.execute(
+        update(datasets).where(datasets.c.name == row.name).values(accounting=accounting)
+    )
+
+
 def register(conn: Connection, contract: Contract, now: datetime) -> Row[Any]:
     """Register ``contract``'s dataset, or check it against the pinned terms (and lock it).
 
@@ -85,9 +104,11 @@ def register(conn: Connection, contract: Contract, now: datetime) -> Row[Any]:
     """
     name = contract.dataset
     want = Terms.of_contract(contract)
+    b = contract.budget
     per_release = {
-        "epsilon_per_release": float(contract.budget.epsilon_per_release),
-        "delta_per_release": float(contract.budget.release_delta),
+        "epsilon_per_release": float(b.epsilon_per_release),
+        "delta_per_release": float(b.release_delta),
+        "rho_per_release": float(b.rho_per_release) if b.rho_per_release is not None else None,
     }
     first = insert_ignore(
         conn,
@@ -99,9 +120,13 @@ def register(conn: Connection, contract: Contract, now: datetime) -> Row[Any]:
             "updated_at": now,
             **per_release,
             **want.columns(),
+            "accounting": b.accounting,
         },
     )
     row = lock_dataset(conn, name)
+    if not first and row.accounting != b.accounting:
+        _switch_accounting(conn, row, b.accounting)
+        row = lock_dataset(conn, name)
     if first:
         log_changes(conn, name, initial_changes(want), actor=PIPELINE_ACTOR,
                     reason=FIRST_REGISTRATION, force=False, now=now)
@@ -111,10 +136,10 @@ def register(conn: Connection, contract: Contract, now: datetime) -> Row[Any]:
     refused = [c for c in changes if c.old is not None]
     if refused:
         raise BudgetTermsChanged(changed_message(name, refused, want), changes=refused)
-    if per_release["epsilon_per_release"] > pinned.epsilon_cap:
+    if b.accounting == "pure" and b.epsilon_per_release > pinned.epsilon_cap:
         raise ContractError(
             f"dataset '{name}': the contract's epsilon_per_release "
-            f"{format_number(per_release['epsilon_per_release'])} exceeds the pinned "
+            f"{format_number(b.epsilon_per_release)} exceeds the pinned "
             f"epsilon_cap {format_number(pinned.epsilon_cap)}; nothing was released. Lower "
             "budget.epsilon_per_release in the contract to at most the cap"
         )

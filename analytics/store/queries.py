@@ -20,7 +20,7 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Row, Select, Table, case, func, select
@@ -57,7 +57,16 @@ from analytics.store.schema import (
     runs,
     terms_changes,
 )
-from analytics.store.spend import cap_of, exhausted, load_spend, per_release_of, window_start
+from analytics.store.spend import (
+    cap_of,
+    exhausted,
+    load_spend,
+    per_release_of,
+    releases_remaining,
+    window_start,
+    zcdp_total,
+)
+from privacy.budget import ZCDPLoss
 from privacy.errors import StorageUnavailable
 
 __all__ = ["ReadOnlyStore"]
@@ -155,25 +164,67 @@ class ReadOnlyStore(StoreHandle):
         now = self._clock()
         spend = load_spend(conn, ds, now=now, live_after=self._live_after(now))
         per_release = per_release_of(ds)
+        cap = cap_of(ds)
+        if isinstance(per_release, ZCDPLoss):
+            # every ε as OpenDP converts the ρ spent (at the δ the thresholds leave)
+            committed = spend.converted(ds.delta_cap, committed_only=True)
+            held = spend.converted(ds.delta_cap)
+            eps_spent, eps_reserved = committed, max(held - committed, 0.0)
+            eps_next = max(zcdp_total(spend, per_release, cap) - held, 0.0)
+            zcdp: dict[str, Any] = {
+                "rho_spent": spend.committed_rho, "rho_reserved": spend.reserved_rho,
+                "rho_per_release": per_release.rho,
+            }
+        else:
+            eps_spent, eps_reserved = spend.committed_epsilon, spend.reserved_epsilon
+            eps_next, zcdp = ds.epsilon_per_release, {}
+        left = releases_remaining(spend, cap, per_release)
+        rate, runs_out = self._release_rate(conn, ds, now, left)
         return BudgetStatus(
             dataset=ds.name,
             policy=ds.policy,
             window=ds.window,
             window_start=window_start(ds.policy, ds.window, now),
             epsilon_cap=ds.epsilon_cap,
-            epsilon_spent=spend.committed_epsilon,
-            epsilon_reserved=spend.reserved_epsilon,
-            epsilon_remaining=_remaining(ds.epsilon_cap, spend.committed_epsilon),
+            epsilon_spent=eps_spent,
+            epsilon_reserved=eps_reserved,
+            epsilon_remaining=_remaining(ds.epsilon_cap, eps_spent),
             delta_cap=ds.delta_cap,
             delta_spent=spend.committed_delta,
             delta_reserved=spend.reserved_delta,
             delta_remaining=_remaining(ds.delta_cap, spend.committed_delta),
-            epsilon_per_release=ds.epsilon_per_release,
-            exhausted=exhausted(spend, cap_of(ds), per_release),
+            epsilon_per_release=eps_next,
+            exhausted=exhausted(spend, cap, per_release),
             privacy_unit=ds.privacy_unit if ds.max_rows_per_unit is not None else None,
             max_rows_per_unit=ds.max_rows_per_unit,
             delta_per_release=per_release.delta,
+            accounting=ds.accounting,
+            releases_remaining=left,
+            releases_per_day=rate,
+            runs_out_on=runs_out,
+            **zcdp,
         )
+
+    @staticmethod
+    def _release_rate(
+        conn: Connection, ds: Row[Any], now: datetime, left: int
+    ) -> tuple[float | None, date | None]:
+        """Committed releases per day since the first, and the day the ``left`` releases
+        still paid for run out at that rate (None, None: fewer than two releases, or a
+        budget that resets each window)."""
+        if ds.policy != "lifetime":
+            return None, None
+        n, first = conn.execute(
+            select(func.count(), func.min(ledger.c.created_at)).where(
+                ledger.c.dataset == ds.name, ledger.c.state == "committed"
+            )
+        ).one()
+        if n < 2 or first is None:
+            return None, None
+        first = first if first.tzinfo else first.replace(tzinfo=UTC)
+        days = max((now - first).total_seconds() / 86400, 1.0)
+        rate = n / days
+        return rate, (now + timedelta(days=left / rate)).date()
 
     # ------------------------------------------------------------------ public queries
 

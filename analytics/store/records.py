@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Literal
 
-from privacy.budget import PrivacyLoss
+from privacy.budget import Loss
 
 RunStatus = Literal[
     "running",  # started, not finished
@@ -85,7 +85,7 @@ class Reservation:
     dataset: str
     run_id: str
     obj: ObjectVersion
-    loss: PrivacyLoss
+    loss: Loss
     created_at: datetime
     window_start: datetime | None = None
 

@@ -11,7 +11,8 @@ from sqlalchemy import Connection, insert
 
 from analytics.store._db import finite_number
 from analytics.store.schema import canonical_group, insights, published_values, releases
-from privacy.budget import PrivacyLoss
+from analytics.store.spend import ledger_values
+from privacy.budget import Loss, PrivacyLoss, ZCDPLoss, fits
 from privacy.errors import PipelineError
 
 if TYPE_CHECKING:
@@ -19,13 +20,14 @@ if TYPE_CHECKING:
     from privacy.results import ReleaseSet
 
 
-def check_loss(loss: PrivacyLoss, what: str) -> None:
+def check_loss(loss: Loss, what: str) -> None:
     """Refuse a loss that is not finite and positive, even one built around PrivacyLoss's
-    own checks (its constructor already refuses them)."""
-    if not isinstance(loss, PrivacyLoss):
-        raise PipelineError(f"{what} must be a PrivacyLoss, got {type(loss).__name__}")
-    if not finite_number(loss.epsilon) or loss.epsilon <= 0:
-        raise PipelineError(f"{what}: ε must be finite and positive, got {loss.epsilon!r}")
+    (ZCDPLoss's) own checks (their constructors already refuse them)."""
+    if not isinstance(loss, PrivacyLoss | ZCDPLoss):
+        raise PipelineError(f"{what} must be a PrivacyLoss or ZCDPLoss, got {type(loss).__name__}")
+    name = "ε" if isinstance(loss, PrivacyLoss) else "ρ"
+    if not finite_number(loss.amount) or loss.amount <= 0:
+        raise PipelineError(f"{what}: {name} must be finite and positive, got {loss.amount!r}")
     if not finite_number(loss.delta) or not 0 <= loss.delta < 1:
         raise PipelineError(f"{what}: δ must be finite and in [0, 1), got {loss.delta!r}")
 
@@ -41,7 +43,7 @@ def release_set_problem(reservation: Reservation, release_set: ReleaseSet) -> st
         check_loss(release_set.loss, "release set loss")
     except PipelineError as exc:
         return str(exc)
-    if not release_set.loss.fits_within(reservation.loss):
+    if not fits(release_set.loss, reservation.loss):
         return (
             f"actual loss {release_set.loss} exceeds the reserved {reservation.loss}; "
             "reserve the full cost before releasing"
@@ -67,8 +69,10 @@ def insert_releases(
     release_set: ReleaseSet,
     run: RunRecord,
     now: datetime,
+    delta_cap: float,
 ) -> None:
-    """Insert every release of ``release_set`` with its values and insights."""
+    """Insert every release of ``release_set`` with its values and insights (under zcdp
+    with its ρ, and the ε that alone converts to at ``delta_cap``)."""
     for rel in release_set.releases:
         release_id = conn.execute(
             insert(releases)
@@ -78,8 +82,7 @@ def insert_releases(
                 analysis=rel.analysis,
                 name=rel.name,
                 mechanism=rel.mechanism,
-                epsilon=rel.loss.epsilon if rel.loss else None,
-                delta=rel.loss.delta if rel.loss else None,
+                **(ledger_values(rel.loss, delta_cap) if rel.loss else {}),
                 contract_version=release_set.contract_version,
                 **reservation.obj.columns(),
                 run_id=run.run_id,

@@ -77,6 +77,19 @@ class BudgetStatus(_PinnedUnit):
     max_rows_per_unit: int | None = None
     #: δ the next file spends, from the latest contract (like epsilon_per_release)
     delta_per_release: float = 0.0
+    #: "pure" (ε adds up) or "zcdp" (ρ adds up; every ε above is then OpenDP's conversion
+    #: of the ρ spent at the δ the thresholds left: spent, what the reservations add to it,
+    #: and what the next release adds)
+    accounting: str = "pure"
+    rho_spent: float | None = None
+    rho_reserved: float | None = None
+    rho_per_release: float | None = None
+    #: releases of the current size the cap still pays for (reservations counted)
+    releases_remaining: int | None = None
+    #: committed releases per day since the first, and the day the budget runs out at
+    #: that rate (None: fewer than two releases, or a policy "window" budget)
+    releases_per_day: float | None = None
+    runs_out_on: date | None = None
 
 
 @dataclass(frozen=True)
@@ -147,6 +160,8 @@ class LedgerEntry:
     created_at: datetime
     committed_at: datetime | None
     cancelled_at: datetime | None
+    #: zcdp: the entry's ρ (``epsilon`` is then what it alone converts to at the δ cap)
+    rho: float | None = None
 
 
 @dataclass(frozen=True)
@@ -181,6 +196,8 @@ class ReleaseInfo:
     insights: tuple[str, ...] = ()
     #: the ledger entry (release set) the release belongs to
     ledger_id: int | None = None
+    #: zcdp: the release's ρ (``epsilon`` is what it alone converts to at the δ cap)
+    rho: float | None = None
 
 
 @dataclass(frozen=True)

@@ -129,6 +129,11 @@ datasets = Table(
     #: δ the next file spends, from the latest contract like epsilon_per_release (not
     #: pinned); NULL only for a row a writer from before r0003 registered
     Column("delta_per_release", Float, nullable=True),
+    #: "pure" (ε adds up) or "zcdp" (ρ adds up, the total converted to (ε, δ)); pinned at
+    #: the first registration
+    Column("accounting", String(8), nullable=False, server_default="pure"),
+    #: under zcdp: ρ the next release spends, from the latest contract (not pinned)
+    Column("rho_per_release", Float, nullable=True),
     CheckConstraint("epsilon_cap > 0", name="epsilon_cap_positive"),
     CheckConstraint("delta_cap >= 0 AND delta_cap < 1", name="delta_cap_range"),
     CheckConstraint("policy IN ('lifetime', 'window')", name="policy_known"),
@@ -141,8 +146,12 @@ ledger = Table(
     _dataset(),
     _run_id(),
     *_object_version(),
+    #: pure ε: the entry's ε; zcdp: the ε its ρ alone converts to at the δ cap (shown, never
+    #: added up: ρ is)
     Column("epsilon", Float, nullable=False),
     Column("delta", Float, nullable=False),
+    #: zcdp: the entry's ρ (NULL under pure ε)
+    Column("rho", Float, nullable=True),
     Column("state", String(16), nullable=False),
     #: start of the calendar window the entry counts in (NULL under the lifetime policy)
     Column("window_start", UTCDateTime, nullable=True),
@@ -167,6 +176,7 @@ releases = Table(
     Column("mechanism", String(64), nullable=False),
     Column("epsilon", Float, nullable=True),  # NULL: post-processing, no extra spend
     Column("delta", Float, nullable=True),
+    Column("rho", Float, nullable=True),  # zcdp: the release's ρ (its epsilon as the ledger's)
     Column("contract_version", Integer, nullable=False),
     *_object_version(),
     _run_id(),

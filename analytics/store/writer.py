@@ -68,8 +68,8 @@ from analytics.store.release_sets import check_loss, insert_releases, release_se
 from analytics.store.rows import TermsChange
 from analytics.store.runs import record_completed, record_duplicate, record_run
 from analytics.store.schema import calibrations, ledger, published_objects
-from analytics.store.spend import cap_of, check_budget, load_spend, window_start
-from privacy.budget import PrivacyLoss
+from analytics.store.spend import cap_of, check_budget, ledger_values, load_spend, window_start
+from privacy.budget import Loss, ZCDPLoss
 from privacy.errors import BudgetExhausted, PipelineError
 
 if TYPE_CHECKING:
@@ -218,7 +218,7 @@ class AggregateStore(StoreHandle):
             return self._published_by(conn, obj)
 
     def reserve(
-        self, contract: Contract, loss: PrivacyLoss, *, obj: ObjectVersion, run_id: str
+        self, contract: Contract, loss: Loss, *, obj: ObjectVersion, run_id: str
     ) -> Reservation:
         """Set ``loss`` aside for one object version, or raise BudgetExhausted.
 
@@ -230,6 +230,11 @@ class AggregateStore(StoreHandle):
         with self._transaction() as conn:
             ds = pinning.register(conn, contract, now)
             start = window_start(ds.policy, ds.window, now)
+            if isinstance(loss, ZCDPLoss) != (ds.accounting == "zcdp"):
+                raise PipelineError(
+                    f"dataset '{contract.dataset}' is accounted under '{ds.accounting}': a "
+                    f"reservation of {loss} does not fit it; nothing was released"
+                )
             spend = load_spend(conn, ds, now=now, live_after=self._live_after(now))
             check_budget(contract.dataset, loss, cap_of(ds), spend)
             ledger_id = conn.execute(
@@ -238,8 +243,7 @@ class AggregateStore(StoreHandle):
                     dataset=contract.dataset,
                     run_id=run_id,
                     **obj.columns(),
-                    epsilon=loss.epsilon,
-                    delta=loss.delta,
+                    **ledger_values(loss, ds.delta_cap),
                     state="reserved",
                     window_start=start,
                     created_at=now,
@@ -334,21 +338,17 @@ class AggregateStore(StoreHandle):
                 spend = load_spend(conn, ds, now=now, live_after=self._live_after(now),
                                    exclude_id=entry.id)
                 check_budget(reservation.dataset, release_set.loss, cap_of(ds), spend)
-            loss = release_set.loss
+            spent = ledger_values(release_set.loss, ds.delta_cap)
             conn.execute(
                 update(ledger)
                 .where(ledger.c.id == entry.id)
-                .values(
-                    state="committed",
-                    epsilon=loss.epsilon,
-                    delta=loss.delta,
-                    committed_at=now,
-                )
+                .values(state="committed", **spent, committed_at=now)
             )
-            self._insert_releases(conn, reservation, release_set, run, now)
+            self._insert_releases(conn, reservation, release_set, run, now, ds.delta_cap)
             if coverage is not None:
                 insert_coverage(conn, entry.id, coverage, now)
-            record_completed(conn, run, now, epsilon=loss.epsilon, delta=loss.delta)
+            assert spent["epsilon"] is not None
+            record_completed(conn, run, now, epsilon=spent["epsilon"], delta=release_set.loss.delta)
             conn.execute(
                 insert(published_objects).values(
                     **obj.columns(), dataset=reservation.dataset, run_id=run.run_id,

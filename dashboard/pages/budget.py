@@ -1,4 +1,6 @@
-"""Privacy budget: per dataset a gauge of ε spent versus its cap, the pinned budget terms
+"""Privacy budget: per dataset a gauge of ε spent versus its cap (under zCDP, OpenDP's
+conversion of the ρ spent, with ρ itself), the releases the cap still pays for and when
+they run out at the rate so far, the pinned budget terms
 and every change to them (shown as a change to the guarantee, weakening ones highlighted),
 the ledger as a table, and a clear warning when the budget is exhausted.
 
@@ -63,7 +65,8 @@ def layout(**_query: object) -> html.Div:
     return page_div(BUDGET, [
         html.H2("Privacy budget", className="mb-1"),
         html.P(
-            "Each release spends privacy loss ε (and δ) from its dataset's budget. The ledger "
+            "Each release spends privacy loss ε (and δ) from its dataset's budget; under zCDP "
+            "accounting it spends ρ, and the ρ spent is converted to ε. The ledger "
             "records every spend; a dataset whose budget is spent releases nothing more. A "
             "dataset's budget terms (caps, policy, privacy unit, rows per person) are pinned "
             "when it is first registered; every change since is listed as a change to the "
@@ -83,7 +86,8 @@ def gauge(b: BudgetStatus) -> go.Figure:
         mode="gauge+number",
         value=b.epsilon_spent,
         number={"suffix": f" of {b.epsilon_cap:g}", "valueformat": ".3g"},
-        title={"text": plot_text(f"ε spent ({b.policy})")},
+        title={"text": plot_text(f"ε spent ({b.policy}"
+                                 + (", converted from ρ" if b.accounting == "zcdp" else "") + ")")},
         gauge={
             "axis": {"range": [0, b.epsilon_cap]},
             "bar": {"color": bar},
@@ -107,6 +111,7 @@ def ledger_rows(entries: list[LedgerEntry], user: User = NOBODY) -> list[dict[st
             "state": e.state,
             "epsilon": e.epsilon,
             "delta": e.delta,
+            "rho": e.rho,
             "window_start": e.window_start.isoformat() if e.window_start else None,
             "committed_at": e.committed_at.isoformat() if e.committed_at else None,
             "cancelled_at": e.cancelled_at.isoformat() if e.cancelled_at else None,
@@ -203,14 +208,45 @@ def _unit_text(b: BudgetStatus) -> str:
     return "not pinned yet (registered before privacy units were pinned)"
 
 
+def _accounting_text(b: BudgetStatus) -> str:
+    if b.accounting == "zcdp":
+        return ("zero-concentrated DP (Gaussian noise): ρ adds up over releases; every ε here "
+                "is OpenDP's conversion of the ρ spent, at the δ the cap leaves after the "
+                "thresholds' δ")
+    return "pure ε (Laplace noise): ε adds up over releases"
+
+
+def _outlook(b: BudgetStatus) -> str:
+    """Releases left at the current size, and when they run out at the current rate."""
+    if b.releases_remaining is None:
+        return "–"
+    text = f"{b.releases_remaining:,} at the current size"
+    if b.runs_out_on is not None and b.releases_per_day:
+        text += (f"; at {b.releases_per_day:.3g} release(s) a day so far, the budget runs out "
+                 f"about {b.runs_out_on.isoformat()}")
+    elif b.policy == "window":
+        text += " in this window (the spend resets with the next)"
+    return text
+
+
 def _facts(b: BudgetStatus) -> html.Dl:
+    zcdp = []
+    if b.accounting == "zcdp":
+        zcdp = [("ρ (zCDP)", f"{fmt_epsilon(b.rho_spent)} spent, "
+                 f"{fmt_epsilon(b.rho_reserved)} reserved, "
+                 f"{fmt_epsilon(b.rho_per_release)} per release")]
     facts = [
+        ("Accounting", _accounting_text(b)),
+        *zcdp,
         ("Cap", f"ε {fmt_epsilon(b.epsilon_cap)}, δ {b.delta_cap:g}"),
         ("Spent", f"ε {fmt_epsilon(b.epsilon_spent)}, δ {b.delta_spent:g}"),
         ("Reserved by running releases",
          f"ε {fmt_epsilon(b.epsilon_reserved)}, δ {b.delta_reserved:g}"),
         ("Remaining", f"ε {fmt_epsilon(b.epsilon_remaining)}, δ {b.delta_remaining:g}"),
-        ("Per release", f"ε {fmt_epsilon(b.epsilon_per_release)}, δ {b.delta_per_release:g}"),
+        ("Per release", f"ε {fmt_epsilon(b.epsilon_per_release)}, δ {b.delta_per_release:g}"
+                        + (" (what the next release adds to the converted total)"
+                           if b.accounting == "zcdp" else "")),
+        ("Releases remaining", _outlook(b)),
         ("Policy", b.policy + (f" (window: {b.window}, since {fmt_time(b.window_start)})"
                                if b.window else " (spends add up forever)")),
         ("Privacy unit", _unit_text(b)),
@@ -220,14 +256,18 @@ def _facts(b: BudgetStatus) -> html.Dl:
 
 
 def _ledger_table(entries: list[LedgerEntry], user: User) -> Any:
-    """The ledger; which run and object each entry belongs to for operators only."""
+    """The ledger; which run and object each entry belongs to for operators only. Under
+    zCDP each entry's ρ, and the ε it alone converts to at the δ cap."""
     if not entries:
         return html.P("No ledger entries yet.", className="text-muted")
     operator = user.is_operator
+    rho = any(e.rho is not None for e in entries)
     return values_table(
-        ["When", "State", "ε", "δ"] + (["Run", "Object"] if operator else []),
-        [[fmt_time(e.created_at), e.state, fmt_epsilon(e.epsilon), f"{e.delta:g}",
-          *([e.run_id, e.key] if operator else [])] for e in entries],
+        ["When", "State", *(["ρ", "ε alone"] if rho else ["ε"]), "δ"]
+        + (["Run", "Object"] if operator else []),
+        [[fmt_time(e.created_at), e.state, *([fmt_epsilon(e.rho)] if rho else []),
+          fmt_epsilon(e.epsilon), f"{e.delta:g}", *([e.run_id, e.key] if operator else [])]
+         for e in entries],
     )
 
 

@@ -85,6 +85,8 @@ def _name(a: Any) -> str:
 
 def form(c: Contract) -> Any:
     """The numbers to plan with, with the contract's own defaults."""
+    import analytics.planner as planner
+
     weights = [
         dbc.Col([
             dbc.Label(f"weight: {_name(a)}", className="small mb-0"),
@@ -99,8 +101,8 @@ def form(c: Contract) -> Any:
         dbc.Row([
             _number(PLANNER.people, "people in a file", 1000, 1, 1),
             _number(PLANNER.rows, "rows per person", c.max_rows_per_unit, 1, 1),
-            _number(PLANNER.epsilon, "ε per release", c.budget.epsilon_per_release, "any",
-                    0.001),
+            _number(PLANNER.epsilon, "ρ per release (zCDP)" if c.budget.accounting == "zcdp"
+                    else "ε per release", planner.per_release(c), "any", 0.0001),
             _number(PLANNER.files, "files (dataset release)", 1, 1, 1),
         ], className="g-2 mb-2"),
         dbc.Row(weights, className="g-2 mb-3"),
@@ -108,15 +110,16 @@ def form(c: Contract) -> Any:
 
 
 def _edited(c: Contract, epsilon: float | None, weights: list[float | None]) -> Contract:
+    import analytics.planner as planner
+
     paid = [i for i, a in enumerate(c.analyses) if a.kind != "forecast"]
     analyses = list(c.analyses)
     for i, w in zip(paid, weights, strict=False):
         if w is not None and w > 0:
             analyses[i] = analyses[i].model_copy(update={"weight": float(w)})
-    eps = epsilon if epsilon and epsilon > 0 else c.budget.epsilon_per_release
-    eps = min(eps, c.budget.epsilon_cap)
-    budget = c.budget.model_copy(update={"epsilon_per_release": eps})
-    return c.model_copy(update={"analyses": analyses, "budget": budget})
+    eps = epsilon if epsilon and epsilon > 0 else planner.per_release(c)
+    eps = min(eps, planner.per_release_cap(c))
+    return c.model_copy(update={"analyses": analyses, "budget": planner.budget_at(c, eps)})
 
 
 def _table(plan: Any) -> dbc.Table:
@@ -154,7 +157,8 @@ def result(text: str | None, people: Any, rows: Any, epsilon: Any, files: Any,
     parts: list[Any] = [
         html.H5(f"One file of {n:,} people × {a.rows_per_person} rows", className="mt-2"),
         _table(plan),
-        html.P(f"ε per release {plan.epsilon:g} (δ {plan.delta:.2g}), split: {split}. The ε cap "
+        html.P(f"{'ρ' if c.budget.accounting == 'zcdp' else 'ε'} per release {plan.epsilon:g} "
+               f"(δ {plan.delta:.2g}), split: {split}. The ε cap "
                f"{c.budget.epsilon_cap:g} allows {plan.releases_allowed} releases"
                f"{' per ' + c.budget.window if c.budget.policy == 'window' else ''}.",
                className="small", id=PLANNER.split),

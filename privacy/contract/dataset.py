@@ -4,6 +4,9 @@ CSV options.
 >>> budget = Budget(epsilon_cap=20, delta=1e-6, epsilon_per_release=2)
 >>> budget.releases_allowed, budget.release_delta
 (10, 1e-07)
+>>> zcdp = Budget(epsilon_cap=10, delta=1e-6, accounting="zcdp", rho_per_release=0.004)
+>>> zcdp.releases_allowed, zcdp.release_loss
+(369, ZCDPLoss(rho=0.004, delta=1.3550135501355012e-09))
 >>> Anonymity(k=5).quasi_identifiers is None
 True
 >>> DatasetRelease(schedule="0 6 * * 1").per_file, DatasetRelease(every_files=3).scheduled
@@ -20,7 +23,10 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from privacy.budget import Loss, PrivacyLoss, ZCDPLoss, zcdp_releases, zcdp_rho_for
 from privacy.contract.enums import _Strict
+
+_DEFAULT_EPSILON_PER_RELEASE = 1.0
 
 
 class Budget(_Strict):
@@ -31,17 +37,47 @@ class Budget(_Strict):
     epsilon_cap: float = Field(gt=0, allow_inf_nan=False)
     #: total δ the dataset may spend, like epsilon_cap
     delta: float = Field(default=1e-6, ge=0, lt=1, allow_inf_nan=False)
-    #: ε spent on each file, split over its analyses
-    epsilon_per_release: float = Field(default=1.0, gt=0, allow_inf_nan=False)
+    #: ε spent on each file, split over its analyses (not used under accounting "zcdp")
+    epsilon_per_release: float = Field(default=_DEFAULT_EPSILON_PER_RELEASE, gt=0, allow_inf_nan=False)
     #: δ spent on each file; default: δ cap shared evenly by the releases ε allows
     delta_per_release: float | None = Field(default=None, ge=0, lt=1, allow_inf_nan=False)
     policy: Literal["lifetime", "window"] = "lifetime"
     #: for policy "window": the calendar period after which spending resets
     window: Literal["day", "week", "month", "quarter", "year"] | None = None
+    #: "pure": Laplace noise, ε adding up over releases; "zcdp": Gaussian noise, ρ adding
+    #: up (zero-concentrated DP), the total held to (epsilon_cap, delta) through OpenDP's
+    #: conversion: far less noise per release when a dataset releases often
+    accounting: Literal["pure", "zcdp"] = "pure"
+    #: under accounting "zcdp": ρ spent on each release, split over its analyses (see
+    #: ``privacy-analytics plan CONTRACT --releases N`` for the ρ that spreads the cap)
+    rho_per_release: float | None = Field(default=None, gt=0, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _check(self) -> Budget:
-        if self.epsilon_per_release > self.epsilon_cap:
+        if self.accounting == "zcdp":
+            if self.rho_per_release is None:
+                raise ValueError(
+                    "accounting 'zcdp' needs rho_per_release (ρ per release); "
+                    "`privacy-analytics plan CONTRACT --releases N` gives the ρ that spreads "
+                    "the cap over N releases"
+                )
+            # (a dumped contract carries the default: only another value is a mistake)
+            if self.epsilon_per_release != _DEFAULT_EPSILON_PER_RELEASE:
+                raise ValueError(
+                    "accounting 'zcdp' spends rho_per_release, not epsilon_per_release: "
+                    "remove epsilon_per_release"
+                )
+            if not self.delta > 0:
+                raise ValueError("accounting 'zcdp' needs delta > 0 (its total is (ε, δ))")
+            if self.releases_allowed < 1:
+                raise ValueError(
+                    f"rho_per_release {self.rho_per_release:g} is more than the cap "
+                    f"(epsilon_cap {self.epsilon_cap:g}, delta {self.delta:g}) allows for "
+                    "one release"
+                )
+        elif self.rho_per_release is not None:
+            raise ValueError("rho_per_release needs accounting: zcdp")
+        if self.accounting == "pure" and self.epsilon_per_release > self.epsilon_cap:
             raise ValueError("epsilon_per_release cannot exceed epsilon_cap")
         if self.policy == "window" and self.window is None:
             raise ValueError("policy 'window' needs window: day|week|month|quarter|year")
@@ -51,15 +87,35 @@ class Budget(_Strict):
 
     @property
     def releases_allowed(self) -> int:
-        """How many files the ε cap pays for."""
+        """How many releases the cap pays for. Under zCDP: as many as keep ρ's conversion
+        within ``epsilon_cap`` at half the δ cap (the other half is the thresholds'), or
+        with ``delta_per_release`` set, at the δ their thresholds leave."""
+        if self.accounting == "zcdp":
+            assert self.rho_per_release is not None
+            if self.delta_per_release is None:
+                rho_cap = zcdp_rho_for(self.epsilon_cap, self.delta / 2)
+                return int(rho_cap / self.rho_per_release * (1 + 1e-9))
+            return zcdp_releases(self.epsilon_cap, self.delta, self.rho_per_release,
+                                 self.delta_per_release)
         return max(int(self.epsilon_cap / self.epsilon_per_release + 1e-9), 1)
 
     @property
     def release_delta(self) -> float:
-        """δ spent on each file (so that ε, not δ, is what runs out)."""
+        """δ spent on each release (so that ε, not δ, is what runs out). Under zCDP, half the
+        δ cap shared by the releases allowed, the other half left for the conversion."""
         if self.delta_per_release is not None:
             return self.delta_per_release
+        if self.accounting == "zcdp":
+            return self.delta / 2 / max(self.releases_allowed, 1)
         return self.delta / self.releases_allowed
+
+    @property
+    def release_loss(self) -> Loss:
+        """What one release spends: (ε, δ), or (ρ, δ) under zCDP."""
+        if self.accounting == "zcdp":
+            assert self.rho_per_release is not None
+            return ZCDPLoss(self.rho_per_release, self.release_delta)
+        return PrivacyLoss(self.epsilon_per_release, self.release_delta)
 
 
 #: a five-field cron expression (minute hour day month weekday) or one of cron's @ names;

@@ -109,6 +109,11 @@ class Contract(_Strict):
                 "release.max_rows_per_unit, or name the person column as privacy_unit"
             )
         eps = self.release.epsilon
+        if eps is not None and self.budget.accounting == "zcdp":
+            raise ValueError(
+                "accounting 'zcdp' spends budget.rho_per_release on every release: drop "
+                "release.epsilon"
+            )
         if eps is not None and eps > self.budget.epsilon_cap:
             raise ValueError("release.epsilon cannot exceed budget.epsilon_cap")
         return self
@@ -164,9 +169,11 @@ class Contract(_Strict):
         drop them), ε from ``release.epsilon``. Everything else, the analyses above all, is
         the contract's."""
         rows = min(max(files, 1) * self.max_rows_per_file, _MAX_DATASET_ROWS)
-        budget = self.budget.model_copy(
-            update={"epsilon_per_release": self.dataset_release_epsilon}
-        )
+        budget = self.budget
+        if budget.accounting == "pure":
+            budget = budget.model_copy(
+                update={"epsilon_per_release": self.dataset_release_epsilon}
+            )
         return self.model_copy(update={
             "max_rows_per_unit": self.dataset_rows_per_unit,
             "max_rows_per_file": rows,

@@ -18,7 +18,12 @@ from functools import lru_cache
 from typing import Any
 
 from privacy.dp_intervals.estimates import Estimate
-from privacy.dp_intervals.quantiles import _crossing, _mixture, laplace_sum_quantile
+from privacy.dp_intervals.quantiles import (
+    _crossing,
+    _mixture,
+    gaussian_sum_quantile,
+    laplace_sum_quantile,
+)
 
 
 def _np() -> Any:
@@ -132,6 +137,22 @@ def _error_laws(
     return mixtures, own, sidak
 
 
+def _gaussian_pairs(
+    estimates: Sequence[Estimate], alpha: float
+) -> tuple[list[float], float] | None:
+    """Under zCDP (every error Gaussian): Šidák half-widths, each error within its own at
+    1 − (1−α)^(1/g), so that all are at once with probability exactly 1−α (independent
+    errors), and no shift (w = 0). None unless every error is Gaussian."""
+    if not estimates or not all(n.is_gaussian for e in estimates for _, n in e.noise):
+        return None
+    g_alpha = 1 - (1 - alpha) ** (1 / len(estimates))
+    half = [
+        gaussian_sum_quantile([abs(c) * n.scale for c, n in e.noise if n.raw_scale != 0], g_alpha)
+        for e in estimates
+    ]
+    return half, 0.0
+
+
 def simultaneous_pairs(
     estimates: Sequence[Estimate], alpha: float = 0.05
 ) -> tuple[list[float], float] | None:
@@ -142,8 +163,11 @@ def simultaneous_pairs(
     all the contrasts of a comparison. uᵢ = t·sᵢ (sᵢ: each estimate's own 95% half-width)
     and w = ``ANCHOR``·t·min sᵢ (the common shift cannot stray far from the most precise
     estimate's error anyway, so bounding it costs little), t solved for. None when an error
-    law is not a sum of Laplace noise."""
+    law is not a sum of Laplace noise (under zCDP, every law Gaussian: Šidák, no shift)."""
     np = _np()
+    gaussian = _gaussian_pairs(estimates, alpha)
+    if gaussian is not None:
+        return gaussian
     error_laws = _error_laws(estimates, alpha)
     if error_laws is None:
         return None

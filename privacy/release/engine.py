@@ -3,7 +3,7 @@ scales to the spec's loss share (once, then cached), checks the privacy map befo
 runs, and invokes it on the prepared frame. See docs/architecture.md, "The DP engine".
 
 >>> import polars as pl
->>> from privacy.budget import PrivacyLoss
+>>> from privacy.budget import Loss, PrivacyLoss, ZCDPLoss, fits
 >>> from privacy.contract import Contract
 >>> from privacy.release import QuerySpec, count_agg, prepare_frame
 >>> contract = Contract.model_validate({"dataset": "d", "rows_are_people": True,
@@ -24,7 +24,7 @@ from typing import Any
 
 import polars as pl
 
-from privacy.budget import PrivacyLoss
+from privacy.budget import Loss, PrivacyLoss, ZCDPLoss, fits
 from privacy.contract import Contract
 from privacy.errors import ContractError, PipelineError
 from privacy.release._opendp import opendp
@@ -70,9 +70,9 @@ def _short(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
-#: ε at a given scale, relative to a Laplace aggregate's, by OpenDP distribution (a first
-#: guess only: the measurement's privacy map has the last word)
-_EPS_WEIGHT = {"ExponentialMin": 2.0}
+#: ε (ρ) at a given scale, relative to a Laplace (Gaussian) aggregate's, by OpenDP
+#: distribution (a first guess only: the measurement's privacy map has the last word)
+_EPS_WEIGHT = {"ExponentialMin": 2.0, "GumbelMin": 0.25}
 
 
 class ReleaseEngine:
@@ -95,6 +95,8 @@ class ReleaseEngine:
         else:
             self._metric, self._d_in = dp.unit_of(contributions=k)
         self._fingerprint = contract.fingerprint()
+        #: zero-concentrated DP (Gaussian noise, ρ) or pure ε (Laplace noise)
+        self.zcdp = contract.budget.accounting == "zcdp"
 
     # ----------------------------------------------------------------- plans
 
@@ -135,7 +137,7 @@ class ReleaseEngine:
         threshold: int | None,
     ) -> Any:
         dp = opendp()
-        measure = dp.max_divergence()
+        measure = dp.zero_concentrated_divergence() if self.zcdp else dp.max_divergence()
         if spec.thresholded:
             measure = dp.approximate(measure)
         return dp.m.make_private_lazyframe(
@@ -147,20 +149,22 @@ class ReleaseEngine:
             threshold=threshold,
         )
 
-    def _loss_of(self, meas: Any) -> PrivacyLoss:
+    def _loss_of(self, meas: Any) -> Loss:
         out = meas.map(self._d_in)
-        if isinstance(out, tuple):
-            return PrivacyLoss(float(out[0]), float(out[1]))
-        return PrivacyLoss(float(out), 0.0)
+        amount, delta = (float(out[0]), float(out[1])) if isinstance(out, tuple) else (float(out), 0.0)
+        return ZCDPLoss(amount, delta) if self.zcdp else PrivacyLoss(amount, delta)
 
     def _eps_of(self, spec: QuerySpec, scales: Mapping[str, float] | None) -> float:
+        """ε (ρ under zCDP) of ``spec`` at ``scales``."""
         meas = self._make(spec, scales, _NO_THRESHOLD if spec.thresholded else None)
         out = meas.map(self._d_in)
         return float(out[0]) if isinstance(out, tuple) else float(out)
 
     def _solve_scales(self, spec: QuerySpec, epsilon: float) -> dict[str, float]:
-        """Explicit scales giving each aggregate ε ∝ its weight, all together ≤ ``epsilon``."""
+        """Explicit scales giving each aggregate ε ∝ its weight, all together ≤ ``epsilon``
+        (under zCDP the same for ρ, which falls with the square of the scale)."""
         dp = opendp()
+        power = 2.0 if self.zcdp else 1.0
         probe = self._make(spec, None, _NO_THRESHOLD if spec.thresholded else None)
         out = probe.map(self._d_in)
         eps1 = float(out[0]) if isinstance(out, tuple) else float(out)
@@ -174,14 +178,18 @@ class ReleaseEngine:
         total_w = spec.weight
         scales: dict[str, float] = {}
         for a in spec.aggs:
-            # κ: this aggregate's ε × scale (ε ∝ 1/scale); its target ε: by weight
-            kappa = eps1 * rel.get(a.name, 1.0) / total_rel * unit_scale[a.name]
-            scales[a.name] = kappa / (epsilon * a.weight / total_w) * (1 + _TOLERANCE)
+            # this aggregate's ε at the probe's scale (ε ∝ 1/scale, ρ ∝ 1/scale²) and its
+            # target, by weight
+            at_probe = eps1 * rel.get(a.name, 1.0) / total_rel
+            target = epsilon * a.weight / total_w
+            scales[a.name] = unit_scale[a.name] * (at_probe / target) ** (1 / power) * (
+                1 + _TOLERANCE
+            )
         for _ in range(20):
             eps = self._eps_of(spec, scales)
             if eps <= epsilon:
                 return scales
-            factor = (eps / epsilon) * (1 + 1e-6)
+            factor = (eps / epsilon) ** (1 / power) * (1 + 1e-6)
             scales = {name: s * factor for name, s in scales.items()}
         raise PipelineError(
             f"dataset '{self.contract.dataset}': query '{spec.id}' could not be calibrated "
@@ -212,13 +220,21 @@ class ReleaseEngine:
                 lo = mid + 1
         return lo
 
-    def _key(self, spec: QuerySpec, share: PrivacyLoss) -> str:
+    def _check_kind(self, share: Loss) -> None:
+        if isinstance(share, ZCDPLoss) != self.zcdp:
+            raise PipelineError(
+                f"dataset '{self.contract.dataset}': a {type(share).__name__} share for a "
+                f"contract under accounting '{self.contract.budget.accounting}'"
+            )
+
+    def _key(self, spec: QuerySpec, share: Loss) -> str:
         """A short cache key (stores keep keys to 255 characters): the contract's
         fingerprint and a digest of the query, its aggregates and weights, and the share."""
-        what = f"{spec.id}|{spec.digest()}|eps={share.epsilon!r}|delta={share.delta!r}"
+        amount = f"eps={share.amount!r}" if isinstance(share, PrivacyLoss) else f"rho={share.amount!r}"
+        what = f"{spec.id}|{spec.digest()}|{amount}|delta={share.delta!r}"
         return f"{self._fingerprint}|{_short(what)}"
 
-    def resolve(self, spec: QuerySpec, share: PrivacyLoss) -> Resolved:
+    def resolve(self, spec: QuerySpec, share: Loss) -> Resolved:
         """A measurement for ``spec`` whose privacy map is within ``share`` (checked here)."""
         if spec.thresholded and share.delta <= 0:
             raise ContractError(
@@ -240,7 +256,8 @@ class ReleaseEngine:
                 "cached noise scales for query %s fail their privacy check; recalibrating",
                 spec.id,
             )
-        scales = self._solve_scales(spec, share.epsilon)
+        self._check_kind(share)
+        scales = self._solve_scales(spec, share.amount)
         threshold: int | None = None
         if spec.thresholded:
             threshold = self._solve_threshold(spec, scales, share.delta)
@@ -261,20 +278,20 @@ class ReleaseEngine:
         spec: QuerySpec,
         scales: dict[str, float],
         threshold: float | int | None,
-        share: PrivacyLoss,
+        share: Loss,
     ) -> Resolved | None:
         thr = None if threshold is None else int(threshold)
         if not all(math.isfinite(s) and s > 0 for s in scales.values()):
             return None
         meas = self._make(spec, scales, thr)
         loss = self._loss_of(meas)
-        if not loss.fits_within(share):
+        if not fits(loss, share):
             return None
         return Resolved(meas, scales, thr, loss)
 
     # ----------------------------------------------------------------- release
 
-    def release(self, spec: QuerySpec, share: PrivacyLoss) -> QueryResult:
+    def release(self, spec: QuerySpec, share: Loss) -> QueryResult:
         """Resolve (or reuse) the measurement for ``spec`` and invoke it once on the file."""
         return self.invoke(spec, self.resolve(spec, share))
 
@@ -305,6 +322,6 @@ class ReleaseEngine:
         if scaled:
             frame = frame.with_columns(scaled)
         total_w = spec.weight or 1.0
-        eps = resolved.loss.epsilon
+        eps = resolved.loss.amount
         epsilon_of = {a.name: eps * a.weight / total_w for a in spec.aggs}
         return QueryResult(spec.id, frame, noise, resolved.loss, resolved.threshold, epsilon_of)

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import polars as pl
 
-from privacy.budget import PrivacyLoss
+from privacy.budget import Loss
 from privacy.release.aggregates import Agg
 from privacy.release.noise import Noise
 
@@ -84,7 +84,7 @@ class QueryResult:
     query_id: str
     frame: pl.DataFrame  # DP output: aggregates per group (keys public or thresholded)
     noise: dict[str, Noise]  # output column -> its noise
-    loss: PrivacyLoss  # from the measurement's privacy map
+    loss: Loss  # from the measurement's privacy map
     threshold: int | None = None
     #: output column -> its share of ``loss.epsilon`` (by weight; sums to loss.epsilon)
     epsilon_of: dict[str, float] = field(default_factory=dict)
@@ -97,5 +97,5 @@ class Resolved:
     measurement: Any
     scales: dict[str, float]
     threshold: int | None
-    loss: PrivacyLoss
+    loss: Loss
 

@@ -39,7 +39,7 @@ import polars as pl
 
 from analytics.analyses import plan_analyses
 from analytics.trends import is_integer_time, period_label, period_ordinal_expr, public_periods
-from privacy.budget import PrivacyLoss
+from privacy.budget import Loss, PrivacyLoss, fits
 from privacy.contract import (
     ComparisonAnalysis,
     Contract,
@@ -353,7 +353,7 @@ def measure_coverage(
     contract: Contract,
     repeats: int,
     case_of: Any,
-    loss: PrivacyLoss | None = None,
+    loss: Loss | None = None,
 ) -> Coverage:
     """Release ``df`` ``repeats`` times (one resolved plan) and count hits.
 
@@ -362,8 +362,9 @@ def measure_coverage(
     kinds ``difference family``, ``ratio family`` and ``contrast family`` (both together).
     """
     truth = truths(df, contract)
-    if loss is None:
-        loss = PrivacyLoss(contract.budget.epsilon_per_release, contract.budget.delta)
+    if loss is None:  # pure ε: the whole δ cap (the calibration caps are never reached)
+        b = contract.budget
+        loss = PrivacyLoss(b.epsilon_per_release, b.delta) if b.accounting == "pure" else b.release_loss
     plan = plan_analyses(df.lazy(), contract, loss)
     cov = Coverage(repeats)
     shares: dict[Key, list[tuple[str, bool, float]]] = defaultdict(list)
@@ -371,7 +372,7 @@ def measure_coverage(
     try:
         for _ in range(repeats):
             rs = plan.run()
-            assert rs.loss.fits_within(loss)
+            assert fits(rs.loss, loss)
             for release in rs.releases:
                 family: dict[tuple[str, str], bool] = {}
                 for v in release.values:

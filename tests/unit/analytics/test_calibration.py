@@ -167,6 +167,35 @@ def test_hr_attrition_intervals_are_calibrated(real_datasets: Path) -> None:
     assert len(small_means) >= 0.8 * HR_REPEATS
 
 
+@pytest.mark.slow
+def test_hr_attrition_intervals_are_calibrated_under_zcdp(real_datasets: Path) -> None:
+    """The same file under ``accounting: zcdp``: OpenDP draws Gaussian noise (counts and sums)
+    and Gumbel noise (quantiles); the intervals (normal laws, Šidák families) cover as
+    promised. A contrast family is Šidák's, so it covers at least 95% (not exactly)."""
+    df, (lo, hi) = hr_variant(real_datasets)
+    contract = contract_of(
+        "hr",
+        {"EducationField": {"role": "dimension", "keys": HR_FIELDS}, **hr_measures(lo, hi)},
+        [
+            {"kind": "summary"},
+            {"kind": "comparison", "measure": "MonthlyIncome", "by": "EducationField"},
+            {"kind": "correlation", "measures": ["MonthlyIncome", "Age"]},
+            {"kind": "distribution", "measure": "Age"},
+        ],
+        max_rows_per_unit=1,
+        max_rows_per_file=5000,
+        budget={"epsilon_cap": 1e6, "delta": 1e-6, "accounting": "zcdp", "rho_per_release": 0.05},
+    )
+    loss = contract.budget.release_loss
+    cov = measure_coverage(df, contract, HR_REPEATS, _case_by_group({"Human_Resources"}), loss=loss)
+    _report(cov, "hr (zcdp)")
+    cov.assert_calibrated((*COMMON, "histogram", "pearson_r"))
+    _per_interval_at_least_nominal(cov)
+    family = cov.hits[("contrast family", "MonthlyIncome")]
+    assert len(family) >= 0.8 * HR_REPEATS
+    assert sum(family) / len(family) >= 0.95 - 3.5 * math.sqrt(0.95 * 0.05 / len(family))
+
+
 # --------------------------------------------------------------------------- COVID testing
 
 COVID_REPEATS = 200

@@ -19,11 +19,9 @@ from analytics.planner import (
     Target,
     assume,
     predict,
-    release_delta,
     solve,
     synthetic_frame,
 )
-from privacy.budget import PrivacyLoss
 from privacy.contract import Contract, load_contract
 from privacy.results import ReleaseSet
 from tests.unit.contracts import contract_of
@@ -59,8 +57,7 @@ def _released(sets: list[ReleaseSet], analysis: str, metric: str, column: str | 
 
 
 def _actual(frame: pl.DataFrame, contract: Contract, repeats: int = REPEATS) -> list[ReleaseSet]:
-    eps = contract.budget.epsilon_per_release
-    plan = plan_analyses(frame.lazy(), contract, PrivacyLoss(eps, release_delta(contract, eps)))
+    plan = plan_analyses(frame.lazy(), contract, contract.budget.release_loss)
     try:
         return [plan.run() for _ in range(repeats)]
     finally:
@@ -116,7 +113,7 @@ def test_the_plan_matches_what_the_engine_releases_on_a_random_file(employees: C
     assert days.half_width is not None and days.relative == pytest.approx(days.half_width / 15)
 
 
-def hr_contract() -> Contract:
+def hr_contract(budget: dict[str, object] | None = None) -> Contract:
     return contract_of(
         "hr",
         {
@@ -125,12 +122,18 @@ def hr_contract() -> Contract:
             "Department": {"role": "dimension", "keys": ["Human_Resources", "Research_Development", "Sales"]},
         },
         [{"kind": "summary"}, {"kind": "comparison", "measure": "MonthlyIncome", "by": "Department"}],
-        budget=BUDGET,
+        budget=budget or BUDGET,  # type: ignore[arg-type]
     )
 
 
-def test_the_plan_matches_what_the_engine_releases_on_a_real_dataset(real_datasets: Path) -> None:
-    contract = hr_contract()
+ZCDP = {"epsilon_cap": 10.0, "delta": 1e-6, "accounting": "zcdp", "rho_per_release": 0.02}
+
+
+@pytest.mark.parametrize("budget", [BUDGET, ZCDP], ids=["pure", "zcdp"])
+def test_the_plan_matches_what_the_engine_releases_on_a_real_dataset(
+    real_datasets: Path, budget: dict[str, object]
+) -> None:
+    contract = hr_contract(budget)
     frame = pl.read_csv(Path(real_datasets) / "hr_attrition.csv").select(
         pl.col("Age").cast(pl.Int64), pl.col("MonthlyIncome").cast(pl.Int64), "Department"
     )
@@ -141,6 +144,22 @@ def test_the_plan_matches_what_the_engine_releases_on_a_real_dataset(real_datase
         predicted = _one(plan.values, "summary", metric, column).half_width
         actual = _released(sets, "summary", metric, column)
         assert predicted is not None and 0.9 <= predicted / actual <= 1.1, (metric, column)
+
+
+def test_under_zcdp_the_noise_scales_as_one_over_the_root_of_rho() -> None:
+    contract = contract_of(
+        "small", {"hours": {"role": "measure", "type": "float", "bounds": [0, 80]}},
+        [{"kind": "summary"}], budget={**ZCDP, "rho_per_release": 0.01},
+    )
+    a = assume(contract, 3000, runs=1)
+    one, four = predict(contract, a, 0.01), predict(contract, a, 0.04)
+    m1, m4 = (_one(p.values, "summary", "mean", "hours") for p in (one, four))
+    assert m1.half_width == pytest.approx(2 * m4.half_width, rel=0.1)  # type: ignore[operator]
+    assert sum(e for _, e, _ in one.split) == pytest.approx(0.01)  # the split is of ρ
+    s = solve(contract, a, Target("summary.mean", 1.0, False))
+    assert s.reached and s.releases_allowed is not None and s.releases_allowed >= 1
+    row = _target_row(predict(contract, a, s.epsilon), Target("summary.mean", 1.0, False))
+    assert row.half_width is not None and row.half_width <= 1.0 * 1.05
 
 
 def small_contract(**budget: float) -> Contract:

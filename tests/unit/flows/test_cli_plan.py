@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from flows.cli import EXIT_ERROR, EXIT_OK, EXIT_REJECTED, main
+from privacy.contract import Budget, load_contract
 from tests.unit.flows.env import drop_pa_env
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -212,6 +213,15 @@ def test_the_planner_says_which_accounting_gives_less_noise() -> None:
 def test_plan_prints_the_accounting_comparison(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", str(EMPLOYEES), "--people", "500", "--runs", "1",
                  "--releases", "365"]) == EXIT_OK
-    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("accounting"))
+    lines = capsys.readouterr().out.splitlines()
+    line = next(x for x in lines if x.startswith("accounting"))
     assert line.startswith("accounting over 365 releases under the cap ε 50, δ 1e-06")
-    assert "zCDP gives" in line and "not available yet" in line
+    assert "zCDP gives" in line
+    hint = next(x for x in lines if x.startswith("to release under zCDP"))
+    rho = float(hint.split("rho_per_release: ")[1].split("}")[0])
+    # the ρ it suggests, put in the contract, pays for the 365 releases and not many more
+    budget = load_contract(EMPLOYEES).budget.model_dump()
+    budget.update(accounting="zcdp", rho_per_release=rho)
+    del budget["epsilon_per_release"]
+    allowed = Budget.model_validate(budget).releases_allowed
+    assert 365 <= allowed <= 367, allowed

@@ -14,7 +14,7 @@ from alembic.config import Config
 from sqlalchemy import create_engine, text
 
 from analytics.store import MIGRATIONS_DIR, AggregateStore, ObjectVersion, Reservation, RunRecord
-from privacy.budget import PrivacyLoss
+from privacy.budget import Loss, PrivacyLoss, zcdp_epsilon
 from privacy.contract import Contract
 from privacy.errors import BudgetExhausted
 from privacy.results import PublishedValue, Release, ReleaseSet
@@ -34,15 +34,20 @@ def make_contract(
     version: int = 1,
     unit: str | None = None,
     max_rows: int = 1,
+    rho: float | None = None,
 ) -> Contract:
     """A small contract; rows are people unless ``unit`` names the person column (then
-    with ``max_rows`` rows per person)."""
+    with ``max_rows`` rows per person); under zCDP accounting when ``rho`` (ρ per release)
+    is given."""
     budget: dict[str, Any] = {
         "epsilon_cap": cap,
         "delta": delta,
-        "epsilon_per_release": per_release,
         "policy": policy,
     }
+    if rho is None:
+        budget["epsilon_per_release"] = per_release
+    else:
+        budget.update(accounting="zcdp", rho_per_release=rho)
     if window is not None:
         budget["window"] = window
     if delta_per_release is not None:
@@ -78,11 +83,11 @@ def make_run(run_id: str, obj: ObjectVersion, **kw: Any) -> RunRecord:
 
 
 def make_release_set(
-    dataset: str = "employees", loss: PrivacyLoss | None = None, *, version: int = 1,
+    dataset: str = "employees", loss: Loss | None = None, *, version: int = 1,
     bump: float = 0.0,
 ) -> ReleaseSet:
     loss = loss or PrivacyLoss(1.0, 1e-7)
-    half = PrivacyLoss(loss.epsilon / 2, loss.delta / 2)
+    half = loss.part(0.5, loss.delta / 2)
     summary = Release(
         analysis="summary",
         name="summary",
@@ -170,21 +175,39 @@ class Clock:
 def publish_worker_file(store: AggregateStore, res: Reservation, i: int) -> bool:
     """Publish worker ``i``'s release set (its values moved by ``i``) under ``res``, as run
     ``run-<i>``."""
-    return store.publish(res, make_release_set(bump=float(i)), make_run(f"run-{i}", res.obj))
+    rs = make_release_set(loss=res.loss, bump=float(i))
+    return store.publish(res, rs, make_run(f"run-{i}", res.obj))
+
+
+#: zCDP in the concurrency tests: ρ per release, and a cap that pays for exactly 3 of them
+#: (OpenDP's conversion of 3ρ at the δ left after three releases' 1e-7 is within it, 4ρ's
+#: is not)
+ZCDP_RHO = 0.1
+
+
+def zcdp_cap_for(releases: int, rho: float = ZCDP_RHO, delta: float = 1e-6) -> float:
+    """An ε cap between what ``releases`` and ``releases`` + 1 releases convert to."""
+    at = [zcdp_epsilon(n * rho, delta - n * 1e-7) for n in (releases, releases + 1)]
+    return (at[0] + at[1]) / 2
 
 
 def release_once(url: str, cap: float, i: int, barrier: Any = None, same_object: bool = False,
-                 hold: float = 0.05) -> str:
-    """One pipeline release: reserve ε=1, 'compute' for ``hold`` s, publish."""
+                 hold: float = 0.05, accounting: str = "pure") -> str:
+    """One pipeline release: reserve ε=1 (ρ=``ZCDP_RHO`` under zCDP, with ``cap`` then the
+    number of releases the cap pays for), 'compute' for ``hold`` s, publish."""
     store = AggregateStore(url)
     try:
-        contract = make_contract(cap=cap)
+        if accounting == "zcdp":
+            contract = make_contract(cap=zcdp_cap_for(int(cap)), rho=ZCDP_RHO)
+        else:
+            contract = make_contract(cap=cap)
         obj = make_obj(name="same.csv" if same_object else f"f{i}.csv",
                        etag="etag-same" if same_object else f"etag-{i}")
         if barrier is not None:
             barrier.wait(timeout=60)
         try:
-            res = store.reserve(contract, PrivacyLoss(1.0, 1e-7), obj=obj, run_id=f"run-{i}")
+            loss = contract.budget.release_loss.part(1.0, 1e-7)
+            res = store.reserve(contract, loss, obj=obj, run_id=f"run-{i}")
         except BudgetExhausted:
             return "exhausted"
         time.sleep(hold)
@@ -193,8 +216,10 @@ def release_once(url: str, cap: float, i: int, barrier: Any = None, same_object:
         store.close()
 
 
-def process_worker(url: str, cap: float, i: int, barrier: Any, results: Any) -> None:
-    results.put((i, release_once(url, cap, i, barrier)))
+def process_worker(
+    url: str, cap: float, i: int, barrier: Any, results: Any, accounting: str = "pure"
+) -> None:
+    results.put((i, release_once(url, cap, i, barrier, accounting=accounting)))
 
 
 def crash_worker(url: str, cap: float) -> None:

@@ -16,9 +16,10 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, insert, select
 
 from analytics.store import AggregateStore, ReadOnlyStore, schema
-from privacy.budget import PrivacyLoss
+from privacy.budget import PrivacyLoss, zcdp_epsilon
 from privacy.errors import BudgetExhausted, PipelineError
 from tests.unit.analytics.store.helpers import (
+    ZCDP_RHO,
     Clock,
     crash_worker,
     make_contract,
@@ -28,6 +29,7 @@ from tests.unit.analytics.store.helpers import (
     process_worker,
     release_once,
     values_per_set,
+    zcdp_cap_for,
 )
 
 N = 8
@@ -42,37 +44,52 @@ def _table_counts(url: str) -> dict[str, int]:
             for t in (schema.releases, schema.published_values, schema.insights,
                       schema.published_objects)
         }
-        out["committed_eps"] = conn.execute(
-            select(func.coalesce(func.sum(schema.ledger.c.epsilon), 0.0)).where(
-                schema.ledger.c.state == "committed"
-            )
-        ).scalar_one()
+        for name, column in (("committed_eps", schema.ledger.c.epsilon),
+                             ("committed_rho", schema.ledger.c.rho),
+                             ("committed_delta", schema.ledger.c.delta)):
+            out[name] = conn.execute(
+                select(func.coalesce(func.sum(column), 0.0)).where(
+                    schema.ledger.c.state == "committed"
+                )
+            ).scalar_one()
     store.close()
     return out
 
 
-def _assert_cap_held(url: str, outcomes: list[str]) -> None:
+def _assert_cap_held(url: str, outcomes: list[str], accounting: str = "pure") -> None:
     published = outcomes.count("published")
-    assert published == int(CAP), outcomes  # exactly as many ε=1 releases as the cap allows
+    assert published == int(CAP), outcomes  # exactly as many releases as the cap allows
     assert outcomes.count("exhausted") == N - published
     counts = _table_counts(url)
-    assert counts["committed_eps"] <= CAP
     assert counts["published_objects"] == published
     assert counts["published_values"] == published * values_per_set()
     b = ReadOnlyStore(url).budget("employees")
-    assert b.epsilon_spent == pytest.approx(CAP) and b.epsilon_remaining == 0
-    assert b.exhausted
+    assert b.exhausted and b.releases_remaining == 0 and b.accounting == accounting
+    if accounting == "pure":
+        assert counts["committed_eps"] <= CAP
+        assert b.epsilon_spent == pytest.approx(CAP) and b.epsilon_remaining == 0
+        return
+    # zCDP: ρ adds up; the ledger's total, converted by OpenDP, stays within the cap
+    cap = zcdp_cap_for(int(CAP))
+    assert b.rho_spent == pytest.approx(published * ZCDP_RHO)
+    assert counts["committed_rho"] == pytest.approx(published * ZCDP_RHO)
+    converted = zcdp_epsilon(counts["committed_rho"], 1e-6 - counts["committed_delta"])
+    assert converted <= cap and b.epsilon_spent == pytest.approx(converted)
+    assert b.epsilon_cap == pytest.approx(cap)
 
 
 # --------------------------------------------------------------------------- concurrency
 
 
-def test_eight_concurrent_threads_never_exceed_the_cap(store_url: str) -> None:
+@pytest.mark.parametrize("accounting", ["pure", "zcdp"])
+def test_eight_concurrent_threads_never_exceed_the_cap(store_url: str, accounting: str) -> None:
     AggregateStore(store_url).close()
     barrier = threading.Barrier(N)
     with ThreadPoolExecutor(N) as pool:  # each thread opens its own store and connections
-        outcomes = list(pool.map(lambda i: release_once(store_url, CAP, i, barrier), range(N)))
-    _assert_cap_held(store_url, outcomes)
+        outcomes = list(pool.map(
+            lambda i: release_once(store_url, CAP, i, barrier, accounting=accounting), range(N)
+        ))
+    _assert_cap_held(store_url, outcomes, accounting)
 
 
 def _process_context() -> multiprocessing.context.BaseContext:
@@ -83,13 +100,15 @@ def _process_context() -> multiprocessing.context.BaseContext:
     return ctx
 
 
-def test_eight_concurrent_processes_never_exceed_the_cap_on_sqlite(sqlite_url: str) -> None:
-    AggregateStore(sqlite_url).close()
+@pytest.mark.parametrize("accounting", ["pure", "zcdp"])
+def test_eight_concurrent_processes_never_exceed_the_cap(store_url: str, accounting: str) -> None:
+    AggregateStore(store_url).close()
     ctx = _process_context()
     barrier = ctx.Barrier(N)
     results = ctx.Queue()
     procs = [
-        ctx.Process(target=process_worker, args=(sqlite_url, CAP, i, barrier, results))
+        ctx.Process(target=process_worker,
+                    args=(store_url, CAP, i, barrier, results, accounting))
         for i in range(N)
     ]
     for p in procs:
@@ -98,7 +117,7 @@ def test_eight_concurrent_processes_never_exceed_the_cap_on_sqlite(sqlite_url: s
     for p in procs:
         p.join(timeout=60)
         assert p.exitcode == 0
-    _assert_cap_held(sqlite_url, outcomes)
+    _assert_cap_held(store_url, outcomes, accounting)
 
 
 def test_the_same_object_version_published_concurrently_publishes_and_spends_once(
@@ -179,7 +198,8 @@ def test_an_exception_inside_publish_leaves_no_value_and_no_spend(
     monkeypatch.undo()
     counts = _table_counts(store_url)
     assert counts == {"releases": 0, "published_values": 0, "insights": 0,
-                      "published_objects": 0, "committed_eps": 0.0}
+                      "published_objects": 0, "committed_eps": 0.0, "committed_rho": 0.0,
+                      "committed_delta": 0.0}
     assert store.find_published(obj) is None
     ro = ReadOnlyStore(store_url)
     assert ro.budget("employees").epsilon_spent == 0
@@ -202,7 +222,8 @@ def test_a_process_killed_inside_publish_leaves_no_value_and_no_spend(sqlite_url
     assert proc.exitcode == -9  # SIGKILL inside the publish transaction
     counts = _table_counts(sqlite_url)
     assert counts == {"releases": 0, "published_values": 0, "insights": 0,
-                      "published_objects": 0, "committed_eps": 0.0}
+                      "published_objects": 0, "committed_eps": 0.0, "committed_rho": 0.0,
+                      "committed_delta": 0.0}
     ro = ReadOnlyStore(sqlite_url)
     assert ro.budget("employees").epsilon_spent == 0
     # the dead run's reservation still holds the budget until it expires ...
