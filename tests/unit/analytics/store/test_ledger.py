@@ -94,9 +94,10 @@ def test_eight_concurrent_threads_never_exceed_the_cap(store_url: str, accountin
 
 def _process_context() -> multiprocessing.context.BaseContext:
     """Fresh processes (no inherited connections or threads), forked from a server that has
-    imported the store once, so eight of them start in well under a second."""
+    imported the store and OpenDP once, so eight of them start in well under a second."""
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["tests.unit.analytics.store.helpers"])
+    # OpenDP too (its import takes seconds): the zCDP workers convert ρ with it
+    ctx.set_forkserver_preload(["tests.unit.analytics.store.helpers", "opendp.prelude"])
     return ctx
 
 
