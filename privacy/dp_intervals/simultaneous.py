@@ -1,5 +1,6 @@
 """Simultaneous intervals for the pairwise contrasts of independent estimates: one event
-under which every difference and ratio of a comparison is covered at once.
+under which every difference and ratio of a comparison is covered at once (for Laplace
+errors, and under zCDP for Gaussian ones).
 
 >>> from privacy.dp_intervals.estimates import Estimate
 >>> from privacy.release import Noise
@@ -79,7 +80,7 @@ def _gauss_legendre() -> tuple[Any, Any]:
 _REFINE = (0.3, 1.5, 6.0)
 
 
-def _family_probability(laws: _Laws, u: Any, w: float) -> float:
+def _family_probability(laws: _Laws | _GaussLaws, u: Any, w: float) -> float:
     """P(some x with |x| <= w lies in every [eᵢ − uᵢ, eᵢ + uᵢ]) for independent eᵢ ~ ``laws``:
     ∫₋ᵥʷ Σᵢ fᵢ(x + uᵢ) Πⱼ≠ᵢ Gⱼ(x) dx (the highest lower end eᵢ − uᵢ is x, in [−w, w])
     + Πᵢ Gᵢ(−w) (every lower end below −w, every upper end above), Gⱼ(x) = Fⱼ(x + uⱼ) −
@@ -137,20 +138,44 @@ def _error_laws(
     return mixtures, own, sidak
 
 
-def _gaussian_pairs(
+@dataclass(frozen=True)
+class _GaussLaws:
+    """The laws of g independent Gaussian errors (zCDP), of standard deviations ``sigma``."""
+
+    sigma: Any  # (g,)
+
+    @property
+    def width(self) -> Any:
+        return self.sigma
+
+    def cdf_pdf(self, x: Any, density: bool = True) -> tuple[Any, Any]:
+        """F(x) and f(x) (None unless ``density``) for x of shape (g, M), row i under law i."""
+        from scipy.special import ndtr
+
+        np = _np()
+        z = x / self.sigma[:, None]
+        cdf = ndtr(z)
+        if not density:
+            return cdf, None
+        return cdf, np.exp(-0.5 * z * z) / (self.sigma[:, None] * math.sqrt(2 * math.pi))
+
+
+def _gaussian_laws(
     estimates: Sequence[Estimate], alpha: float
-) -> tuple[list[float], float] | None:
-    """Under zCDP (every error Gaussian): Šidák half-widths, each error within its own at
-    1 − (1−α)^(1/g), so that all are at once with probability exactly 1−α (independent
-    errors), and no shift (w = 0). None unless every error is Gaussian."""
+) -> tuple[_GaussLaws, list[float], list[float]] | None:
+    """Per estimate under zCDP (every error Gaussian): the laws, each one's own (1-α)
+    half-width, and its Šidák half-width over the family relative to its own (the same for
+    all: z at 1 − α_g/2 over z at 1 − α/2); None unless every error is Gaussian."""
     if not estimates or not all(n.is_gaussian for e in estimates for _, n in e.noise):
         return None
     g_alpha = 1 - (1 - alpha) ** (1 / len(estimates))
-    half = [
-        gaussian_sum_quantile([abs(c) * n.scale for c, n in e.noise if n.raw_scale != 0], g_alpha)
-        for e in estimates
-    ]
-    return half, 0.0
+    sigmas = []
+    for e in estimates:
+        terms = [abs(c) * n.scale for c, n in e.noise if n.raw_scale != 0]
+        sigmas.append(math.sqrt(sum(t * t for t in terms)) or 1e-12 * max(abs(e.value), 1.0))
+    own = [gaussian_sum_quantile([sd], alpha) for sd in sigmas]
+    sidak = [gaussian_sum_quantile([1.0], g_alpha) / gaussian_sum_quantile([1.0], alpha)] * len(own)
+    return _GaussLaws(_np().asarray(sigmas)), own, sidak
 
 
 def simultaneous_pairs(
@@ -162,19 +187,21 @@ def simultaneous_pairs(
     and every ratio within the range of (xᵢ − eᵢ)/(xⱼ − eⱼ) over that set: ONE event for
     all the contrasts of a comparison. uᵢ = t·sᵢ (sᵢ: each estimate's own 95% half-width)
     and w = ``ANCHOR``·t·min sᵢ (the common shift cannot stray far from the most precise
-    estimate's error anyway, so bounding it costs little), t solved for. None when an error
-    law is not a sum of Laplace noise (under zCDP, every law Gaussian: Šidák, no shift)."""
+    estimate's error anyway, so bounding it costs little), t solved for. The laws are sums
+    of Laplace noise, or under zCDP Gaussian; None when they are neither."""
     np = _np()
-    gaussian = _gaussian_pairs(estimates, alpha)
+    laws: _Laws | _GaussLaws
+    gaussian = _gaussian_laws(estimates, alpha)
     if gaussian is not None:
-        return gaussian
-    error_laws = _error_laws(estimates, alpha)
-    if error_laws is None:
-        return None
-    mixtures, own, sidak = error_laws
-    if len(mixtures) < 2:
-        return [0.0] * len(mixtures), 0.0
-    laws = _Laws.of(mixtures)
+        laws, own, sidak = gaussian
+    else:
+        error_laws = _error_laws(estimates, alpha)
+        if error_laws is None:
+            return None
+        mixtures, own, sidak = error_laws
+        laws = _Laws.of(mixtures)
+    if len(own) < 2:
+        return [0.0] * len(own), 0.0
     s = np.asarray(own)
     anchor = ANCHOR * float(s.min())
     log_alpha = math.log(alpha)

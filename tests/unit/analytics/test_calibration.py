@@ -170,8 +170,9 @@ def test_hr_attrition_intervals_are_calibrated(real_datasets: Path) -> None:
 @pytest.mark.slow
 def test_hr_attrition_intervals_are_calibrated_under_zcdp(real_datasets: Path) -> None:
     """The same file under ``accounting: zcdp``: OpenDP draws Gaussian noise (counts and sums)
-    and Gumbel noise (quantiles); the intervals (normal laws, Šidák families) cover as
-    promised. A contrast family is Šidák's, so it covers at least 95% (not exactly)."""
+    and Gumbel noise (quantiles); the intervals (normal laws, and the contrasts' common-shift
+    family on Gaussian laws) cover as promised: a comparison's differences and ratios hold
+    together at least 95% of the time."""
     df, (lo, hi) = hr_variant(real_datasets)
     contract = contract_of(
         "hr",

@@ -155,6 +155,25 @@ def test_simultaneous_pairs_cover_95_percent_family_wise() -> None:
     assert ok.mean() > 0.97
 
 
+def test_under_zcdp_the_family_holds_95_percent_on_gaussian_laws() -> None:
+    """Gaussian errors (zCDP), one of them a sum of two draws: the common-shift event holds
+    in 95% of draws, and a sum of Gaussian draws has the normal law's half-width."""
+    rng = np.random.default_rng(5)
+    sigmas = [4.0, 1.0, 1.0, 0.3]
+    estimates = [Estimate.of(0.0, Noise("Float Gaussian", s)) for s in sigmas[:-1]]
+    estimates.append(Estimate(0.0, ((1.0, Noise("Float Gaussian", 0.3), 900),
+                                    (0.5, Noise("Integer Gaussian", 0.4), 901))))
+    family = simultaneous_pairs(estimates)
+    assert family is not None
+    u, w = family
+    sd = [*sigmas[:-1], math.hypot(0.3, 0.5 * 0.4)]
+    errors = np.stack([rng.normal(0, s, 400_000) for s in sd])
+    low = (errors - np.array(u)[:, None]).max(axis=0)
+    high = (errors + np.array(u)[:, None]).min(axis=0)
+    assert (np.maximum(low, -w) <= np.minimum(high, w)).mean() == pytest.approx(0.95, abs=0.003)
+    assert estimates[-1].halfwidth() == pytest.approx(1.959964 * sd[-1], rel=1e-5)
+
+
 def test_differences_and_ratios_cover_together() -> None:
     """Means 20…50 with errors of very different sizes: every difference and every ratio
     covers at once in about 95% of draws (at least 95%: the event is inside)."""
