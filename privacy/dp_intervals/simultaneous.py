@@ -199,6 +199,8 @@ def simultaneous_pairs(
         if error_laws is None:
             return None
         mixtures, own, sidak = error_laws
+        if len(own) < 2:
+            return [0.0] * len(own), 0.0
         laws = _Laws.of(mixtures)
     if len(own) < 2:
         return [0.0] * len(own), 0.0

@@ -174,6 +174,12 @@ def test_under_zcdp_the_family_holds_95_percent_on_gaussian_laws() -> None:
     assert estimates[-1].halfwidth() == pytest.approx(1.959964 * sd[-1], rel=1e-5)
 
 
+def test_a_family_of_fewer_than_two_estimates_needs_no_multiplier() -> None:
+    for noise in (laplace(1.0), Noise("Float Gaussian", 1.0)):
+        assert simultaneous_pairs([]) == ([], 0.0)
+        assert simultaneous_pairs([Estimate.of(3.0, noise)]) == ([0.0], 0.0)
+
+
 def test_differences_and_ratios_cover_together() -> None:
     """Means 20…50 with errors of very different sizes: every difference and every ratio
     covers at once in about 95% of draws (at least 95%: the event is inside)."""
