@@ -22,7 +22,7 @@ from prefect import flow, get_run_logger
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.context import FlowRunContext
-from prefect.deployments import run_deployment
+from prefect.deployments import arun_deployment
 from prefect.utilities.annotations import quote
 from prefect.utilities.asyncutils import run_coro_as_sync
 
@@ -125,7 +125,7 @@ async def start_runs(todo: Sequence[ObjectInfo], dead_after: timedelta) -> int:
     n = 0
     async with get_client() as client:
         for info in todo:
-            await run_deployment(
+            await arun_deployment(  # not run_deployment: in a sync flow it dispatches sync
                 f"{PROCESS}/{PROCESS}", client=client, timeout=0, as_subflow=False,
                 parameters={"bucket": info.bucket, "key": info.key, "etag": info.etag},
                 idempotency_key=f"sweep:{info.bucket}/{info.key}:{info.etag}:{window}",

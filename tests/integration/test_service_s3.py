@@ -210,11 +210,15 @@ def test_duplicate_events_publish_once(svc: dict[str, Any]) -> None:
 
 
 def test_sweep_alone_processes_unannounced_objects(svc: dict[str, Any]) -> None:
-    obj = _put(svc, "landing/employees/unannounced.csv", seed=13)
+    """One sweep starts a run for every unannounced object and ends Completed (a sweep
+    that starts one run and then fails would reconcile one object per sweep interval)."""
+    objs = [_put(svc, f"landing/employees/unannounced-{i}.csv", seed=13 + i) for i in range(3)]
     from prefect.deployments import run_deployment
 
-    run_deployment("sweep-landing/sweep-landing", timeout=0)
-    wait_until(lambda: _published(svc, obj), 150, "publication through the sweep")
+    sweep = run_deployment("sweep-landing/sweep-landing", timeout=120)
+    assert sweep.state is not None and sweep.state.is_completed(), sweep.state
+    for obj in objs:
+        wait_until(lambda o=obj: _published(svc, o), 150, f"publication of {obj.key} through the sweep")
 
 
 def test_overlapping_sweeps_start_one_run_per_object(svc: dict[str, Any]) -> None:
