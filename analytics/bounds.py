@@ -4,12 +4,14 @@ Nobody has to guess a measure's range: each release first spends ``AutoBounds.sh
 its ε on DP histograms of the measure over a public grid of candidate values (log-spaced,
 ten per decade, so neighbours differ by at most 26%: 0, the integers to 10 and ±10^(k/10)
 from 10^-3 to 10^12, inside ``within`` when the contract gives it), then takes as bounds
-the range of the cells that hold values: from the fullest cell, grown outwards while a cell
-within ``LOOKAHEAD`` cells has a noisy count above ``EXTEND`` noise scales, plus ``MARGIN``
-cells on each side (so the noise of the many empty cells of a wide grid is never taken for
-values). With a privacy unit the lower bound comes from a histogram of each person's lowest
-value and the upper one from each person's highest: a person counts once in each, whatever
-their rows, so the noise does not grow with ``max_rows_per_unit``.
+the range of the cells that hold values: from the fullest cell, grown outwards while a
+cell within ``LOOKAHEAD`` cells has a noisy count above ``EXTEND`` noise scales or a clearly
+non-empty cell (above the family-wise half-width) is within ``REACH`` times the range's
+magnitude, plus ``MARGIN`` cells on each side. The noise of the many empty cells of a wide
+grid is never taken for values, and a spike at 0 keeps the whole numbers beyond the fine
+cells below 1. With a privacy unit the lower bound comes from a histogram of each person's
+lowest value and the upper one from each person's highest: a person counts once in each,
+whatever their rows, so the noise does not grow with ``max_rows_per_unit``.
 
 The grid and the rule are public and the counts are DP, so the bounds are DP outputs
 (post-processing): they are published with the release (the ``bounds`` release), and the
@@ -54,6 +56,9 @@ MARGIN = 0
 #: how many empty-looking cells in a row the range may cross to reach a passing one (the
 #: gaps between the integers of a count, between decimals of a rounded value)
 LOOKAHEAD = 3
+#: a clearly non-empty cell joins when its values are within this factor of the range's
+#: largest magnitude (at least 1): real values, far in cells but near in value
+REACH = 10.0
 #: the candidate grid: ±10^(k/10) for k in this range (10^-3 .. 10^12), and 0
 _POWERS = range(-30, 121)
 #: the chance, over all cells, that an empty cell's noise passes for values
@@ -93,25 +98,29 @@ def pick_bounds(
 ) -> tuple[float, float] | None:
     """Bounds from the noisy cell counts: the range grows outwards from the fullest cell
     (which must be clearly non-empty: above its half-width at level ``FAMILY_ALPHA`` over
-    all cells, in ``halfwidths``), cell by cell, while the next cell's count passes
-    ``EXTEND`` noise scales, and by ``MARGIN`` more cells. An isolated noisy cell far from
-    the values never joins. None when no cell is clearly non-empty."""
+    all cells, in ``halfwidths``) while a cell within ``LOOKAHEAD`` cells passes ``EXTEND``
+    noise scales, or a clearly non-empty cell lies within ``REACH`` times the range's
+    largest magnitude (at least 1), and then by ``MARGIN`` more cells. The reach crosses
+    the fine cells below 1, which hold no values when the values are a spike at 0 and
+    whole numbers; an isolated noisy cell far from the values never joins. None when no
+    cell is clearly non-empty."""
     top = max(range(len(counts)), key=lambda i: counts[i])
     if counts[top] <= halfwidths[top]:
         return None
     step = EXTEND * scale
     passing = [c > step for c in counts]
+    clear = [i for i, (c, h) in enumerate(zip(counts, halfwidths, strict=True)) if c > h]
     lo_cell = hi_cell = top
-    while True:  # down: the lowest passing cell with no gap of LOOKAHEAD cells above it
-        ahead = [j for j in range(lo_cell - 1, max(lo_cell - 1 - LOOKAHEAD, -1), -1) if passing[j]]
-        if not ahead:
+    while True:
+        was = (lo_cell, hi_cell)
+        reach = REACH * max(abs(edges[lo_cell]), abs(edges[hi_cell + 1]), 1.0)
+        near = [i for i in clear if max(abs(edges[i]), abs(edges[i + 1])) <= reach]
+        lo_cell, hi_cell = min(lo_cell, *near), max(hi_cell, *near)
+        down = [j for j in range(lo_cell - 1, max(lo_cell - 1 - LOOKAHEAD, -1), -1) if passing[j]]
+        up = [j for j in range(hi_cell + 1, min(hi_cell + 1 + LOOKAHEAD, len(counts))) if passing[j]]
+        lo_cell, hi_cell = (down or [lo_cell])[0], (up or [hi_cell])[0]
+        if (lo_cell, hi_cell) == was:
             break
-        lo_cell = ahead[0]
-    while True:  # up, likewise
-        ahead = [j for j in range(hi_cell + 1, min(hi_cell + 1 + LOOKAHEAD, len(counts))) if passing[j]]
-        if not ahead:
-            break
-        hi_cell = ahead[0]
     lo_cell, hi_cell = max(lo_cell - MARGIN, 0), min(hi_cell + MARGIN, len(counts) - 1)
     lo, hi = edges[lo_cell], edges[hi_cell + 1]
     if integer:

@@ -58,14 +58,48 @@ def test_the_grid_and_the_rule_are_public_and_row_wise() -> None:
         cell_expr(pl.col("x"), edges).alias("c")
     )["c"].to_list()
     assert cells[0] == 0 and cells[-2] == len(edges) - 2 and cells[-1] is None
-    # the range grows from the fullest cell over cells that clearly hold values
+    assert pick_bounds([1.0] * (len(edges) - 1), [25.0] * (len(edges) - 1), edges) is None
+
+
+def _cells(edges: list[float], filled: dict[float, float]) -> list[float]:
+    """Counts per cell of ``edges``, ``filled`` giving the count of the cell starting at a value."""
     counts = [0.0] * (len(edges) - 1)
-    for i in range(10, 20):
-        counts[i] = 500.0
-    counts[40] = 30.0  # an isolated cell far away: noise, never joins
-    lo, hi = pick_bounds(counts, [25.0] * len(counts), edges, scale=5.0)  # type: ignore[misc]
-    assert (lo, hi) == (edges[10], edges[20])
-    assert pick_bounds([1.0] * len(counts), [25.0] * len(counts), edges) is None
+    for start, n in filled.items():
+        counts[edges.index(start)] = n
+    return counts
+
+
+def test_the_range_grows_over_cells_that_clearly_hold_values() -> None:
+    edges = candidate_edges(None)
+    half = [25.0] * (len(edges) - 1)  # the family-wise half-width: "clearly non-empty"
+    body = {100.0: 500.0, 126.0: 500.0, 158.0: 500.0, 200.0: 500.0}
+    # cells within LOOKAHEAD passing EXTEND noise scales (2.5 x 5) join, step by step
+    assert pick_bounds(_cells(edges, body | {316.0: 13.0}), half, edges, scale=5.0) == (100.0, 398.0)
+    # a cell above EXTEND scales but not clearly non-empty, far away: noise, never joins
+    assert pick_bounds(_cells(edges, body | {5010.0: 20.0}), half, edges, scale=5.0) == (100.0, 251.0)
+    # a clearly non-empty cell joins within REACH (10) times the range's magnitude, not beyond
+    assert pick_bounds(_cells(edges, body | {1580.0: 30.0}), half, edges, scale=5.0) == (100.0, 2000.0)
+    assert pick_bounds(_cells(edges, body | {1e6: 300.0}), half, edges, scale=5.0) == (100.0, 251.0)
+
+
+def test_a_spike_at_zero_and_whole_numbers_keep_both() -> None:
+    """Half the values 0, the rest 1 to 9: the ~30 fine cells between 0 and 1 hold nothing,
+    yet the bounds are [0, 10], not [0, 0.001] (which would clamp every value to about 0)."""
+    edges = candidate_edges(None)
+    counts = _cells(edges, {0.0: 1000.0} | {float(i): 100.0 for i in range(1, 10)})
+    assert pick_bounds(counts, [60.0] * len(counts), edges, scale=10.0) == (0.0, 10.0)
+    rng = np.random.default_rng(11)
+    days = np.where(rng.random(4000) < 0.5, 0.0, rng.integers(1, 10, 4000)).astype(float)
+    plan = plan_release(pl.DataFrame({"salary": days}).lazy(), _contract(), LOSS)
+    try:
+        for _ in range(20):
+            rs = plan.run()
+            [lo], [hi] = _values(rs, "clamp_lower"), _values(rs, "clamp_upper")
+            assert lo <= 0.0 and hi >= 9.0, (lo, hi)
+            [mean] = _values(rs, "mean")
+            assert abs(mean - days.mean()) < 0.5, mean
+    finally:
+        plan.close()
 
 
 @pytest.mark.parametrize("unit", [False, True])
